@@ -1,0 +1,94 @@
+"""Command line: `python -m pipeline run ...`, locally or as the spark-submit entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from pipeline.images import UnreadableImage
+from pipeline.model import ENGINES, IMAGENET, PREPROCESSING_MODES, WeightsError
+from pipeline.read import InputError
+
+USER_ERRORS = (InputError, WeightsError, UnreadableImage, ValueError, OSError)
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    from pipeline.job import DEFAULT_IMAGE_SIZE
+
+    top = argparse.ArgumentParser(
+        prog="python -m pipeline", description="Fruit photos to MobileNetV2 features and PCA."
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="featurize photos, fit PCA, write results and a report")
+    run.add_argument(
+        "--input", required=True, help="folder of <Label>/<photo>.jpg (local path or s3://); PCA is fitted on it"
+    )
+    run.add_argument("--output", required=True, help="results go to OUTPUT/RUN_ID/ (local path or s3://)")
+    run.add_argument(
+        "--apply",
+        action="append",
+        default=[],
+        type=_comma_list,
+        metavar="PATHS",
+        help="more photo folders (comma-separated, repeatable) projected with the PCA fitted on --input",
+    )
+    run.add_argument(
+        "--weights",
+        default=IMAGENET,
+        help="'imagenet' (Keras downloads it) or a Keras .weights.h5 file (local or s3://) with a JSON sidecar",
+    )
+    run.add_argument(
+        "--preprocessing",
+        choices=PREPROCESSING_MODES,
+        help="override the weights' preprocessing (default: tf for imagenet, else the sidecar's)",
+    )
+    run.add_argument(
+        "--engine", choices=ENGINES, default="tflite", help="tflite (default, about 3x faster, same features) or keras"
+    )
+    run.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="pixels per side fed to the model")
+    size = run.add_mutually_exclusive_group()
+    size.add_argument("--variance", type=float, default=0.95, help="keep the fewest components explaining this share")
+    size.add_argument("--components", type=int, help="keep exactly this many components")
+    run.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
+    run.add_argument("--run-id", help="name of the run folder (default: UTC timestamp)")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep the console readable
+    from pipeline.job import OutputError, RunConfig, check_local_output, run, validate
+    from pipeline.progress import Console
+    from pipeline.spark import MissingJava, create_session
+
+    console = Console()
+    try:
+        options = dict(
+            input=args.input,
+            output=args.output,
+            apply=tuple(p for group in args.apply for p in group),
+            weights=args.weights,
+            preprocessing=args.preprocessing,
+            engine=args.engine,
+            image_size=args.image_size,
+            variance=args.variance,
+            components=args.components,
+            partitions=args.partitions,
+        )
+        config = RunConfig(**options, **({"run_id": args.run_id} if args.run_id else {}))
+        validate(config)
+        check_local_output(config.output)
+        report = run(create_session(), config, console)
+    except (MissingJava, OutputError, *USER_ERRORS) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if report["skipped"]:
+        console.say(f"skipped {len(report['skipped'])} unreadable file(s): reasons in report.json")
+    print(f"results: {report['run_dir']}\nreport:  {report['run_dir']}/report.html")
+    return 0

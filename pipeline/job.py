@@ -1,0 +1,276 @@
+"""The `run` job: photos -> features -> PCA -> Parquet, CSV, model and report under one run directory."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipeline import storage
+from pipeline.featurize import featurize
+from pipeline.model import (
+    ENGINES,
+    FEATURE_DIM,
+    IMAGENET,
+    PREPROCESSING_MODES,
+    ModelPayload,
+    WeightsError,
+    build_keras_model,
+    make_payload,
+    preprocessing_from_sidecar,
+    sidecar_path,
+)
+from pipeline.progress import Console
+from pipeline.read import InputError, PhotoSet, default_partitions, open_photo_set, set_name
+from pipeline.reduce import csv_columns, fit_pca, project
+from pipeline.report import render_html, to_json
+
+DEFAULT_IMAGE_SIZE = 224
+FIT_SET = "train"
+PROJECTION_POINTS = 5000
+"""Photos drawn in the report's 2-D plot; more only blur it."""
+
+
+class OutputError(ValueError):
+    """An output location the job cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    input: str
+    output: str
+    apply: tuple[str, ...] = ()
+    weights: str = IMAGENET
+    preprocessing: str | None = None  # None: "tf" for imagenet, else the weights' sidecar
+    engine: str = "tflite"
+    image_size: int = DEFAULT_IMAGE_SIZE
+    variance: float = 0.95
+    components: int | None = None
+    partitions: int | None = None  # None: default_partitions()
+    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+
+
+def validate(config: RunConfig) -> None:
+    """Reject impossible parameters before Spark starts."""
+    if not 32 <= config.image_size <= 1024:
+        raise ValueError(f"--image-size must be between 32 and 1024 pixels, got {config.image_size}")
+    if not 0 < config.variance <= 1:
+        raise ValueError(f"--variance must be in (0, 1], got {config.variance}")
+    if config.components is not None and not 1 <= config.components <= FEATURE_DIM:
+        raise ValueError(f"--components must be between 1 and {FEATURE_DIM}, got {config.components}")
+    if config.partitions is not None and config.partitions < 1:
+        raise ValueError(f"--partitions must be at least 1, got {config.partitions}")
+    if config.engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {ENGINES}, got {config.engine!r}")
+    if config.preprocessing is not None and config.preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(f"--preprocessing must be one of {PREPROCESSING_MODES}, got {config.preprocessing!r}")
+    if not config.run_id or "/" in config.run_id or config.run_id.startswith((".", "_")):
+        raise ValueError(f"--run-id must be a plain folder name, got {config.run_id!r}")
+
+
+def check_local_output(output: str) -> None:
+    """Fail fast on a local output that cannot be written (S3 is checked on first write)."""
+    uri = storage.to_uri(output)
+    if not storage.is_local(uri):
+        return
+    path = storage.local_path(uri)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path) or not os.access(path, os.W_OK):
+        raise OutputError(f"cannot write to output {output}: {path} is not a writable folder")
+
+
+def load_driver_model(spark: SparkSession, config: RunConfig):
+    """Read the weights once, on the driver: Keras's ImageNet download, a local file or s3://."""
+    if config.weights == IMAGENET:
+        try:
+            return build_keras_model(config.image_size, IMAGENET), config.preprocessing or "tf"
+        except WeightsError as error:
+            raise WeightsError(
+                f"{error} (Keras downloads the ImageNet weights once to ~/.keras; without internet pass --weights FILE)"
+            ) from None
+    uri = storage.to_uri(config.weights)
+    if not storage.exists(spark, uri):
+        raise WeightsError(f"weights file not found: {config.weights}")
+    preprocessing = config.preprocessing or preprocessing_from_sidecar(
+        storage.read_text_if_exists(spark, storage.to_uri(sidecar_path(config.weights))), config.weights
+    )
+    if storage.is_local(uri):
+        return build_keras_model(config.image_size, storage.local_path(uri)), preprocessing
+    with tempfile.TemporaryDirectory() as folder:
+        local = os.path.join(folder, os.path.basename(uri))
+        storage.copy_to_local(spark, uri, local)
+        return build_keras_model(config.image_size, local), preprocessing
+
+
+def _featurize_set(
+    spark: SparkSession,
+    photos: PhotoSet,
+    payload,
+    model: ModelPayload,
+    partitions: int,
+    builds,
+    run_dir: str,
+    console: Console,
+) -> tuple[str, dict[str, Any], list[dict[str, str]]]:
+    """Embed one set once, write its features, return (features uri, counts, skipped files)."""
+    done = spark.sparkContext.accumulator(0)
+    target = storage.join(run_dir, f"features_{photos.name}.parquet")
+    with console.stage(f"featurize {photos.name}", total=len(photos.photo_paths), done=done):
+        featurized = featurize(photos.frame, payload, model, partitions, builds, done).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        ok = F.col("error").isNull()
+        featurized.where(ok).select("path", "label", "features").write.parquet(target)
+        skipped = [
+            row.asDict() for row in featurized.where(~ok).select("path", F.col("error").alias("reason")).collect()
+        ]
+        per_label = {row.label: row["count"] for row in featurized.where(ok).groupBy("label").count().collect()}
+        featurized.unpersist()
+    counts = {
+        "input": photos.uri,
+        "photos": len(photos.photo_paths),
+        "featurized": sum(per_label.values()),
+        "skipped": len(skipped),
+        "ignored_non_photo_files": len(photos.ignored_paths),
+        "photos_per_label": photos.per_label,
+        "featurized_per_label": dict(sorted(per_label.items())),
+    }
+    return target, counts, [dict(s, set=photos.name) for s in skipped]
+
+
+def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> None:
+    parquet = storage.join(run_dir, f"pca_{name}.parquet")
+    projected.write.parquet(parquet)
+    staging = storage.join(run_dir, f"_pca_{name}_csv")
+    csv_columns(spark.read.parquet(parquet), k).coalesce(1).write.option("header", True).csv(staging)
+    storage.move_single_part(spark, staging, storage.join(run_dir, f"pca_{name}.csv"))
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("pyspark", "tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "pyarrow", "pillow"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, Any]:
+    """Run the whole job; returns the report. Writes `_SUCCESS` last."""
+    validate(config)
+    started = datetime.now(timezone.utc)
+    run_dir = storage.join(storage.to_uri(config.output), config.run_id)
+    if storage.exists(spark, run_dir):
+        raise OutputError(f"run {run_dir} already exists: a run is never overwritten, choose another --run-id")
+
+    with console.stage("list photos"):
+        taken: set[str] = {FIT_SET}
+        sets = [open_photo_set(spark, FIT_SET, config.input)]
+        for path in config.apply:
+            name = set_name(path, taken)
+            taken.add(name)
+            sets.append(open_photo_set(spark, name, path))
+    for photos in sets:
+        console.say(
+            f"  {photos.name}: {len(photos.photo_paths)} photos, {len(photos.per_label)} labels in {photos.uri}"
+        )
+
+    with console.stage("load model"):
+        keras_model, preprocessing = load_driver_model(spark, config)
+        model = make_payload(keras_model, config.engine, preprocessing)
+        del keras_model
+        payload = spark.sparkContext.broadcast(model)
+
+    try:
+        storage.make_dirs(spark, run_dir)
+    except Exception as error:  # Py4J wraps the Java IOException
+        raise OutputError(f"cannot write to output {config.output}: {str(error).splitlines()[0]}") from None
+
+    builds = spark.sparkContext.accumulator(0)
+    cores = spark.sparkContext.defaultParallelism
+    features, counts, skipped = {}, {}, []
+    for photos in sets:
+        partitions = config.partitions or default_partitions(len(photos.photo_paths), cores)
+        features[photos.name], counts[photos.name], set_skipped = _featurize_set(
+            spark, photos, payload, model, partitions, builds, run_dir, console
+        )
+        skipped += set_skipped
+        counts[photos.name]["partitions"] = partitions
+    if counts[FIT_SET]["featurized"] < 2:
+        raise InputError(
+            f"PCA needs at least 2 readable photos in {config.input}; "
+            f"{counts[FIT_SET]['featurized']} of {counts[FIT_SET]['photos']} could be decoded (see the reasons above)"
+        )
+
+    with console.stage("fit PCA"):
+        fit = fit_pca(
+            spark.read.parquet(features[FIT_SET]),
+            config.variance if config.components is None else None,
+            config.components,
+        )
+        fit.model.save(storage.join(run_dir, "pca_model"))
+    console.say(f"  k = {fit.k} components explain {sum(fit.explained_variance):.1%} of the variance")
+
+    for name, uri in features.items():
+        with console.stage(f"project {name}"):
+            _write_projection(spark, project(fit.model, spark.read.parquet(uri)), fit.k, run_dir, name)
+
+    with console.stage("report"):
+        storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
+        report = {
+            "run_id": config.run_id,
+            "run_dir": run_dir,
+            "started_at": started.isoformat(timespec="seconds"),
+            "parameters": asdict(config),
+            "versions": versions(),
+            "model": {
+                "architecture": "MobileNetV2",
+                "weights": config.weights,
+                "preprocessing": model.preprocessing,
+                "engine": model.engine,
+                "image_size": model.image_size,
+                "feature_dim": FEATURE_DIM,
+                "fingerprint": model.fingerprint,
+                "file": f"feature_model/{model_file(model)}",
+                "builds_on_workers": int(builds.value),
+            },
+            "sets": counts,
+            "skipped": skipped,
+            "pca": {
+                "fit_set": FIT_SET,
+                "k": fit.k,
+                "variance_target": config.variance if config.components is None else None,
+                "explained_variance": fit.explained_variance,
+                "cumulative_explained_variance": [sum(fit.explained_variance[: i + 1]) for i in range(fit.k)],
+                "spectrum": fit.spectrum,
+            },
+            "timings_s": console.timings,
+        }
+        storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(report["model"]))
+        points = (
+            spark.read.parquet(storage.join(run_dir, f"pca_{FIT_SET}.parquet"))
+            .select("label", F.col("pca")[0].alias("pc_1"), F.col("pca")[min(1, fit.k - 1)].alias("pc_2"))
+            .orderBy(F.rand(seed=0))
+            .limit(PROJECTION_POINTS)
+            .toPandas()
+        )
+        storage.write_bytes(spark, storage.join(run_dir, "report.html"), render_html(report, points))
+    report["timings_s"] = dict(console.timings, total=round((datetime.now(timezone.utc) - started).total_seconds(), 3))
+    report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    storage.write_bytes(spark, storage.join(run_dir, "report.json"), to_json(report))
+    storage.write_bytes(spark, storage.join(run_dir, "_SUCCESS"), b"")
+    return report
+
+
+def model_file(model: ModelPayload) -> str:
+    return "embedder.tflite" if model.engine == "tflite" else "weights.npz"

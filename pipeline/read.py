@@ -1,0 +1,69 @@
+"""Finding the photos: Spark's binaryFile source over `<root>/<Label>/<photo>`."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipeline import storage
+from pipeline.images import PHOTO_PATTERN, is_photo, label_from_path
+
+PHOTOS_PER_TASK = 1000
+"""Upper bound of photos per Spark task: enough to amortise a task, small enough for progress."""
+
+
+class InputError(ValueError):
+    """An input the job cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class PhotoSet:
+    """One input folder: its photos as a (path, content) DataFrame, listed once."""
+
+    name: str
+    uri: str
+    frame: DataFrame
+    photo_paths: list[str]
+    ignored_paths: list[str]
+
+    @property
+    def per_label(self) -> dict[str, int]:
+        return dict(sorted(Counter(label_from_path(p) for p in self.photo_paths).items()))
+
+
+def open_photo_set(spark: SparkSession, name: str, path: str) -> PhotoSet:
+    """List the photos under `path` (any depth; .jpg/.jpeg/.png in any case)."""
+    uri = storage.to_uri(path)
+    if not storage.exists(spark, uri):
+        raise InputError(f"input path not found: {path}")
+    frame = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(uri)
+    listed = [row.path for row in frame.select("path").collect()]
+    photos = sorted(p for p in listed if is_photo(p))
+    if not photos:
+        raise InputError(f"no photos (.jpg, .jpeg, .png) found under {path}")
+    ignored = sorted(p for p in listed if not is_photo(p))
+    return PhotoSet(name, uri, frame.where(F.col("path").rlike(PHOTO_PATTERN)), photos, ignored)
+
+
+def default_partitions(photos: int, cores: int, per_task: int = PHOTOS_PER_TASK) -> int:
+    """A multiple of the cores (full waves), each task at most `per_task` photos.
+
+    binaryFile alone makes dozens of tiny partitions for small photos; each costs a
+    task and, without reuse, a model build, so the job coalesces to this number.
+    """
+    cores = max(1, cores)
+    return cores * max(1, math.ceil(photos / (cores * per_task)))
+
+
+def set_name(path: str, taken: set[str]) -> str:
+    """A short, file-name-safe name for an input folder, unique among `taken`."""
+    base = re.sub(r"[^a-z0-9]+", "_", path.rstrip("/").rsplit("/", 1)[-1].lower()).strip("_")
+    name, n = base or "set", 2
+    while name in taken:
+        name, n = f"{base or 'set'}_{n}", n + 1
+    return name
