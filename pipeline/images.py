@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from urllib.parse import unquote
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,6 +19,8 @@ MAX_PIXELS = 100_000_000
 
 PHOTO_PATTERN = r"(?i)\.(jpe?g|png)$"
 """File names the job reads as photos; a Java and a Python regex alike."""
+
+EMPTY_FILE = "empty file (0 bytes)"
 
 _PHOTO_RE = re.compile(PHOTO_PATTERN)
 _WHITE = (255, 255, 255)
@@ -40,7 +41,7 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
     is composited on white, the Fruits-360 background); EXIF rotation is applied.
     """
     if not data:
-        raise UnreadableImage("empty file (0 bytes)")
+        raise UnreadableImage(EMPTY_FILE)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -76,6 +77,6 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def label_from_path(path: str) -> str:
-    """The photo's label: its parent folder's name as on disk (Spark gives URL-encoded URIs)."""
+    """The photo's label: its parent folder's name as on disk."""
     parts = path.rstrip("/").split("/")
-    return unquote(parts[-2]) if len(parts) >= 2 else ""
+    return parts[-2] if len(parts) >= 2 else ""

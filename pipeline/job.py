@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from pipeline import storage
 from pipeline.featurize import featurize
+from pipeline.images import EMPTY_FILE
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
@@ -24,6 +25,7 @@ from pipeline.model import (
     ModelPayload,
     WeightsError,
     build_keras_model,
+    default_cache_dir,
     make_payload,
     preprocessing_from_sidecar,
     sidecar_path,
@@ -134,6 +136,9 @@ def _featurize_set(
             row.asDict() for row in featurized.where(~ok).select("path", F.col("error").alias("reason")).collect()
         ]
         per_label = {row.label: row["count"] for row in featurized.where(ok).groupBy("label").count().collect()}
+        if sum(per_label.values()) + len(skipped) < len(photos.photo_paths):  # Spark's scan drops empty files
+            seen = {row.path for row in featurized.select("path").collect()}
+            skipped += [{"path": p, "reason": EMPTY_FILE} for p in photos.photo_paths if p not in seen]
         featurized.unpersist()
     counts = {
         "input": photos.uri,
@@ -187,7 +192,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
 
     with console.stage("load model"):
         keras_model, preprocessing = load_driver_model(spark, config)
-        model = make_payload(keras_model, config.engine, preprocessing)
+        model = make_payload(keras_model, config.engine, preprocessing, default_cache_dir())
         del keras_model
         payload = spark.sparkContext.broadcast(model)
 

@@ -106,21 +106,57 @@ class ModelPayload:
         return f"{self.engine}-{self.image_size}-{self.preprocessing}-{digest}"
 
 
-def make_payload(keras_model, engine: str, preprocessing: str) -> ModelPayload:
-    """Convert the driver's Keras model once into the payload for `engine`."""
+def make_payload(keras_model, engine: str, preprocessing: str, cache: Path | None = None) -> ModelPayload:
+    """Convert the driver's Keras model once into the payload for `engine`.
+
+    The TF Lite conversion takes 10-20 s; with `cache` (a folder) a converted model is
+    kept there, keyed by the weights, image size and TensorFlow version, so later runs
+    with the same weights start that much sooner.
+    """
     image_size = int(keras_model.input_shape[1])
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: use one of {ENGINES}")
+    cached = _cache_file(cache, keras_model, engine) if cache is not None else None
+    if cached is not None and cached.is_file():
+        return ModelPayload(engine, image_size, preprocessing, cached.read_bytes())
     if engine == "tflite":
         import tensorflow as tf
 
         with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel signature
-            blob = tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
-    elif engine == "keras":
+            blob = bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
+    else:
         buffer = io.BytesIO()
         np.savez(buffer, *keras_model.get_weights())
         blob = buffer.getvalue()
-    else:
-        raise ValueError(f"unknown engine {engine!r}: use one of {ENGINES}")
-    return ModelPayload(engine, image_size, preprocessing, bytes(blob))
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(blob)
+            partial.replace(cached)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return ModelPayload(engine, image_size, preprocessing, blob)
+
+
+def default_cache_dir() -> Path | None:
+    """`$XDG_CACHE_HOME/fruit-features` (or ~/.cache/...); PIPELINE_MODEL_CACHE=off disables it."""
+    setting = os.environ.get("PIPELINE_MODEL_CACHE")
+    if setting == "off":
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fruit-features"
+
+
+def _cache_file(cache: Path, keras_model, engine: str) -> Path:
+    import tensorflow as tf
+
+    digest = hashlib.sha256()
+    for array in keras_model.get_weights():
+        digest.update(np.ascontiguousarray(array).tobytes())
+    size = int(keras_model.input_shape[1])
+    return cache / f"{engine}-{size}-tf{tf.__version__}-{digest.hexdigest()[:24]}.bin"
 
 
 class Embedder(Protocol):
@@ -174,8 +210,11 @@ def _tflite_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
 def _keras_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow already running in this process (not a Spark worker): keep its threads
     model = build_keras_model(payload.image_size, None)
     with np.load(io.BytesIO(payload.blob)) as arrays:
         model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])

@@ -6,6 +6,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -42,12 +43,18 @@ def open_photo_set(spark: SparkSession, name: str, path: str) -> PhotoSet:
     if not storage.exists(spark, uri):
         raise InputError(f"input path not found: {path}")
     frame = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(uri)
-    listed = [row.path for row in frame.select("path").collect()]
+    listed = [as_scanned(uri) for uri in frame.inputFiles()]  # one call; unlike a scan, it keeps empty files
     photos = sorted(p for p in listed if is_photo(p))
     if not photos:
         raise InputError(f"no photos (.jpg, .jpeg, .png) found under {path}")
     ignored = sorted(p for p in listed if not is_photo(p))
     return PhotoSet(name, uri, frame.where(F.col("path").rlike(PHOTO_PATTERN)), photos, ignored)
+
+
+def as_scanned(uri: str) -> str:
+    """A listed file's URI as binaryFile's `path` column spells it (not URL-encoded, `file:/`)."""
+    raw = unquote(uri)
+    return "file:/" + raw[len("file:///") :] if raw.startswith("file:///") else raw
 
 
 def default_partitions(photos: int, cores: int, per_task: int = PHOTOS_PER_TASK) -> int:

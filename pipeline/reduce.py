@@ -79,7 +79,8 @@ def fit_pca(features: DataFrame, variance: float | None, components: int | None)
     """
     vectors = features.select(array_to_vector("features").alias("vector"))
     scaler = StandardScaler(inputCol="vector", outputCol="centred", withMean=True, withStd=False).fit(vectors)
-    eigenvectors, spectrum = principal_components(covariance(vectors, "vector"))
+    # Spark's covariance uses E[xx'] - E[x]E[x]': accurate only on centred data.
+    eigenvectors, spectrum = principal_components(covariance(scaler.transform(vectors), "centred"))
     k = components if components is not None else choose_k(spectrum, variance if variance is not None else 0.95)
     model = PipelineModel(stages=[scaler, spark_pca_model(eigenvectors[:, :k], spectrum[:k])])
     return PcaFit(model, k, [float(v) for v in spectrum[:k]], [float(v) for v in spectrum])

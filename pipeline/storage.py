@@ -51,6 +51,7 @@ def make_dirs(spark: SparkSession, uri: str) -> None:
 def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
     """Write a new file; refuses to overwrite one."""
     fs, path = _filesystem(spark, uri)
+    fs.setWriteChecksum(False)  # no hidden .crc beside each local file (a no-op on S3)
     stream = fs.create(path, False)
     try:
         stream.write(bytearray(data))

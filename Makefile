@@ -1,0 +1,50 @@
+# Two commands for a new user: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_WEIGHTS := ../shared/models/mobilenet_v2_imagenet_no_top.weights.h5
+# Keras's own ImageNet weights (downloaded once) unless the offline copy is beside the repo.
+WEIGHTS ?= $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),imagenet)
+INPUT ?= data/sample
+OUTPUT ?= output
+export CDK_DISABLE_CLI_TELEMETRY := true
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+.PHONY: demo test lint quality bench synth prerequisites clean
+
+demo: $(VENV)/.job prerequisites ## create the environment and run the job on the bundled photos
+	$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
+
+test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.installed) ## install and run every check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+quality: $(VENV)/.dev prerequisites ## accuracy of a classifier on the PCA output of all shared photos
+	$(BIN)/python bench/quality.py --weights "$(WEIGHTS)"
+
+prerequisites:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
+		{ echo "error: Python 3.10+ is required (3.11 recommended; TensorFlow 2.21 needs it): set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || \
+		{ echo "error: Java 17 is required by Spark: install it (apt-get install openjdk-17-jre-headless, brew install openjdk@17) or set JAVA_HOME" >&2; exit 1; }
+
+$(VENV)/.job: requirements.txt requirements-emr.txt
+	@$(MAKE) --no-print-directory prerequisites
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.job requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: Node.js 20+ with npm is required for the CDK checks" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache

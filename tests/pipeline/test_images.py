@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from pipeline.images import UnreadableImage, decode_image, is_photo, label_from_path
+from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, zoo
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_convertible_photos_become_rgb_arrays_of_the_requested_size(sample_photo, name):
+    pixels = decode_image(zoo(sample_photo)[name], 96)
+    assert pixels.shape == (96, 96, 3) and pixels.dtype == np.uint8
+    assert 20 < pixels.mean() < 250  # real content, not a black or blank frame
+
+
+@pytest.mark.parametrize("name,reason", SKIPPED.items())
+def test_unreadable_files_raise_with_a_reason(sample_photo, name, reason):
+    with pytest.raises(UnreadableImage, match=reason):
+        decode_image(zoo(sample_photo)[name], 96)
+
+
+def test_transparency_is_composited_on_white(sample_photo):
+    import io
+
+    from PIL import Image
+
+    clear = Image.new("RGBA", (50, 50), (255, 0, 0, 0))
+    buffer = io.BytesIO()
+    clear.save(buffer, format="PNG")
+    assert decode_image(buffer.getvalue(), 32).min() == 255
+
+
+def test_exif_rotation_is_applied():
+    import io
+
+    from PIL import Image
+
+    wide = Image.new("RGB", (80, 40), (0, 0, 0))
+    wide.paste((255, 255, 255), (0, 0, 40, 40))  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buffer = io.BytesIO()
+    wide.save(buffer, format="JPEG", exif=exif.tobytes())
+    pixels = decode_image(buffer.getvalue(), 40)
+    assert pixels[:20].mean() > 200 and pixels[20:].mean() < 60  # white now on top
+
+
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("file:/data/fruits/Apple Golden 1/0_100.jpg", "Apple Golden 1"),
+        ("s3://bucket/train/Banana 1/12.jpeg", "Banana 1"),
+        ("file:/x/100% Pomme d'api/a.png", "100% Pomme d'api"),
+        ("photo.jpg", ""),
+    ],
+)
+def test_label_is_the_parent_folder_name_as_on_disk(path, expected):
+    assert label_from_path(path) == expected
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "a.JPG", "a.jpeg", "a.JpEg", "a.png", "a.PNG"])
+def test_photo_extensions_in_any_case(name):
+    assert is_photo(f"file:/x/{name}")
+
+
+@pytest.mark.parametrize("name", ["a.txt", "a.jpg.txt", "a.gif", "jpg"])
+def test_other_files_are_not_photos(name):
+    assert not is_photo(f"file:/x/{name}")

@@ -1,0 +1,255 @@
+"""The whole job end to end in local Spark, on a few bundled photos plus awkward files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.cli import main
+from pipeline.reduce import choose_k
+from tests.conftest import REPO, copy_sample
+from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
+
+GOOD = 30  # 3 photos x 10 labels
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, sample_photo):
+    root = tmp_path_factory.mktemp("inputs")
+    train = copy_sample(root / "train", per_label=3)
+    write_zoo(train / "Zoo", sample_photo)
+    validation = copy_sample(root / "Validation", per_label=1, labels=4)
+    return {"train": train, "validation": validation}
+
+
+def run_cli(*args: str) -> int:
+    return main(["run", *args])
+
+
+@pytest.fixture(scope="module")
+def finished_run(spark, inputs, weights, tmp_path_factory):
+    """One default (TF Lite) run with small Arrow batches, so that workers see many batches."""
+    output = tmp_path_factory.mktemp("output")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "8")
+    try:
+        code = run_cli(
+            "--input",
+            str(inputs["train"]),
+            "--output",
+            str(output),
+            "--weights",
+            weights,
+            "--image-size",
+            "96",
+            "--run-id",
+            "first",
+        )
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")
+    assert code == 0
+    run_dir = output / "first"
+    return run_dir, json.loads((run_dir / "report.json").read_text())
+
+
+def test_counts_cover_every_file(finished_run):
+    _, report = finished_run
+    train = report["sets"]["train"]
+    assert train["photos"] == GOOD + len(CONVERTED) + len(SKIPPED)
+    assert train["featurized"] == GOOD + len(CONVERTED)
+    assert train["skipped"] == len(SKIPPED)
+    assert train["ignored_non_photo_files"] == 1
+    assert train["featurized_per_label"]["Apple Golden 1"] == 3
+    assert train["featurized_per_label"]["Zoo"] == len(CONVERTED)
+
+
+def test_unreadable_files_are_listed_with_their_reason(finished_run):
+    _, report = finished_run
+    reasons = {entry["path"].rsplit("/", 1)[-1]: entry["reason"] for entry in report["skipped"]}
+    assert set(reasons) == set(SKIPPED)
+    for name, reason in SKIPPED.items():
+        assert reason in reasons[name]
+
+
+def test_features_parquet_has_path_label_and_1280_floats(spark, finished_run):
+    run_dir, _ = finished_run
+    frame = spark.read.parquet(str(run_dir / "features_train.parquet"))
+    assert [(f.name, f.dataType.simpleString()) for f in frame.schema] == [
+        ("path", "string"),
+        ("label", "string"),
+        ("features", "array<float>"),
+    ]
+    rows = frame.collect()
+    assert len(rows) == GOOD + len(CONVERTED)
+    assert {len(r.features) for r in rows} == {1280}
+    assert "Apple Golden 1" in {r.label for r in rows}
+
+
+def test_pca_outputs_agree_with_k(spark, finished_run):
+    run_dir, report = finished_run
+    pca = report["pca"]
+    k = pca["k"]
+    assert k == choose_k(pca["spectrum"], 0.95) and len(pca["explained_variance"]) == k
+    cumulative = pca["cumulative_explained_variance"]
+    assert all(b >= a for a, b in zip(cumulative, cumulative[1:])) and cumulative[-1] >= 0.95
+    frame = spark.read.parquet(str(run_dir / "pca_train.parquet"))
+    assert [f.name for f in frame.schema] == ["path", "label", "pca"]
+    assert {len(r.pca) for r in frame.collect()} == {k}
+    with open(run_dir / "pca_train.csv", newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["path", "label"] + [f"pc_{i}" for i in range(1, k + 1)]
+    assert len(rows) == 1 + GOOD + len(CONVERTED)
+    assert {"Apple Golden 1", "Zoo"} <= {row[1] for row in rows[1:]}
+
+
+def test_pca_model_is_saved_in_spark_ml_format(finished_run):
+    from pyspark.ml import PipelineModel
+
+    run_dir, report = finished_run
+    model = PipelineModel.load(str(run_dir / "pca_model"))
+    assert model.stages[-1].getK() == report["pca"]["k"]
+
+
+def test_report_html_and_success_marker_written_last(finished_run):
+    run_dir, _ = finished_run
+    page = (run_dir / "report.html").read_text()
+    assert page.count("<img") == 3 and "corrupt.jpg" in page
+    success = (run_dir / "_SUCCESS").stat().st_mtime_ns
+    others = [
+        p.stat().st_mtime_ns
+        for p in run_dir.rglob("*")
+        if p.is_file() and p.name != "_SUCCESS" and not p.name.startswith(".")
+    ]
+    assert others and success >= max(others)
+
+
+def test_model_is_built_once_per_worker_not_per_batch(finished_run):
+    _, report = finished_run
+    batches_at_least = report["sets"]["train"]["photos"] // 8
+    assert batches_at_least > 2
+    assert 1 <= report["model"]["builds_on_workers"] <= 2  # local[2]: at most one per Python worker
+
+
+def downloaded(keras_home: Path) -> list[str]:
+    """What workers left in their Keras home besides the config file Keras writes on import."""
+    return [p.name for p in keras_home.rglob("*") if p.name != "keras.json"]
+
+
+def test_executors_touch_no_keras_cache(finished_run, keras_home):
+    assert downloaded(keras_home) == []
+
+
+def test_keras_engine_and_apply_sets(spark, finished_run, inputs, weights, tmp_path, keras_home):
+    """The Keras engine gives the TF Lite features; --apply projects more sets with the same PCA."""
+    run_dir, _ = finished_run
+    code = run_cli(
+        "--input",
+        str(inputs["train"]),
+        "--apply",
+        str(inputs["validation"]),
+        "--output",
+        str(tmp_path),
+        "--weights",
+        weights,
+        "--image-size",
+        "96",
+        "--engine",
+        "keras",
+        "--components",
+        "5",
+        "--run-id",
+        "keras",
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "keras" / "report.json").read_text())
+    assert report["pca"]["k"] == 5 and report["sets"]["validation"]["featurized"] == 4
+
+    def features(folder: Path) -> dict[str, np.ndarray]:
+        rows = spark.read.parquet(str(folder / "features_train.parquet")).collect()
+        return {r.path: np.array(r.features) for r in rows}
+
+    lite, keras = features(run_dir), features(tmp_path / "keras")
+    assert lite.keys() == keras.keys()
+    cosine = [lite[p] @ keras[p] / np.linalg.norm(lite[p]) / np.linalg.norm(keras[p]) for p in lite]
+    assert min(cosine) >= 0.999
+    with open(tmp_path / "keras" / "pca_validation.csv") as file:
+        assert len(file.readlines()) == 1 + 4
+    assert downloaded(keras_home) == []
+
+
+@pytest.mark.parametrize(
+    "make_args,message",
+    [
+        (lambda d, tmp: ["--input", str(tmp / "missing")], "input path not found"),
+        (lambda d, tmp: ["--input", str(write_empty(tmp))], "no photos"),
+        (lambda d, tmp: ["--input", str(d["train"]), "--output", str(tmp / "file.txt" / "out")], "cannot write"),
+        (lambda d, tmp: ["--input", str(d["train"]), "--variance", "1.5"], "--variance must be"),
+        (
+            lambda d, tmp: ["--input", str(d["train"]), "--weights", str(tmp / "none.weights.h5")],
+            "weights file not found",
+        ),
+    ],
+    ids=["missing-input", "no-photos", "unwritable-output", "bad-variance", "missing-weights"],
+)
+def test_bad_input_stops_with_one_clear_line(spark, inputs, weights, tmp_path, capsys, make_args, message):
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    args = make_args(inputs, tmp_path)
+    if "--output" not in args:
+        args += ["--output", str(tmp_path / "out")]
+    if "--weights" not in args:
+        args += ["--weights", weights]
+    assert run_cli(*args) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and message in error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def write_empty(tmp: Path) -> Path:
+    folder = tmp / "empty" / "Kiwi 1"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("no photos here")
+    return tmp / "empty"
+
+
+def test_a_used_run_directory_is_never_overwritten(spark, finished_run, inputs, weights, capsys):
+    run_dir, _ = finished_run
+    before = (run_dir / "report.json").read_bytes()
+    assert (
+        run_cli(
+            "--input",
+            str(inputs["train"]),
+            "--output",
+            str(run_dir.parent),
+            "--weights",
+            weights,
+            "--run-id",
+            run_dir.name,
+        )
+        == 2
+    )
+    assert "never overwritten" in capsys.readouterr().err
+    assert (run_dir / "report.json").read_bytes() == before
+
+
+def test_missing_java_is_one_clear_line(tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET")
+    }
+    env["PATH"] = os.path.dirname(sys.executable)  # python, but no java
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--input", str(REPO / "data" / "sample"), "--output", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[-1]]
+    assert "Java 17 is required" in result.stderr
