@@ -49,8 +49,21 @@ def main() -> int:
     args = options.parse_args()
 
     output = args.output or tempfile.mkdtemp(prefix="quality-")
-    code = pipeline_main(["run", "--input", args.input, "--output", output, "--weights", args.weights,
-                          "--image-size", str(args.image_size), "--run-id", "quality"])
+    code = pipeline_main(
+        [
+            "run",
+            "--input",
+            args.input,
+            "--output",
+            output,
+            "--weights",
+            args.weights,
+            "--image-size",
+            str(args.image_size),
+            "--run-id",
+            "quality",
+        ]
+    )
     if code:
         return code
     run_dir = Path(output) / "quality"
