@@ -101,18 +101,18 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def variant_template(tmp_path_factory: pytest.TempPathFactory):
-    """Build a small stack with only the constructs `build(stack, config)` adds, in context.
+def variant_stack(tmp_path_factory: pytest.TempPathFactory):
+    """An empty stack (and its config) in the test context plus `context` overrides.
 
-    For variants of the configuration (destroy_data, ARM64...) that need no full synth.
+    For variants of the configuration (destroy_data, ARM64, weights file...) that only
+    need a few constructs, not another full synthesis.
     """
 
-    def build_variant(build, **context: str) -> Template:
-        tmp = tmp_path_factory.mktemp("variant")
-        app = App(context=synth_context(tmp, **context))
+    def build(**context: str) -> tuple[Stack, AppConfig]:
+        app = App(context=synth_context(tmp_path_factory.mktemp("variant"), **context))
         disable_bundling_if_asked(app)
-        stack = Stack(app, "Variant", env={"region": "eu-west-3"})
-        build(stack, AppConfig.from_context(app))
-        return Template.from_stack(stack)
+        return Stack(
+            app, "Variant", env={"region": "eu-west-3"}
+        ), AppConfig.from_context(app)
 
-    return build_variant
+    return build

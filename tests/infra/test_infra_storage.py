@@ -122,12 +122,10 @@ def test_artifacts_and_logs_are_deleted_with_the_stack(synthesized) -> None:
 
 
 @pytest.fixture(scope="module")
-def destroy_data_template(variant_template) -> Template:
-    return variant_template(
-        lambda stack, config: Storage(stack, "Storage", config=config),
-        destroy_data="true",
-        log_retention_days="7",
-    )
+def destroy_data_template(variant_stack) -> Template:
+    stack, config = variant_stack(destroy_data="true", log_retention_days="7")
+    Storage(stack, "Storage", config=config)
+    return Template.from_stack(stack)
 
 
 def test_destroy_data_empties_and_deletes_input_and_results(
