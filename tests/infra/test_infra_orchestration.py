@@ -5,7 +5,7 @@ import re
 import subprocess
 
 import pytest
-from asl import ACCOUNT, logical_id, render, stand_in_names, state_machine
+from infra_asl import ACCOUNT, logical_id, render, stand_in_names, state_machine
 
 from infra.config import REPO_ROOT
 from infra.orchestration import DEFINITION_FILE

@@ -18,7 +18,7 @@ import time
 
 import boto3
 import pytest
-from asl import ACCOUNT, REGION, render, stand_in_names
+from infra_asl import ACCOUNT, REGION, render, stand_in_names
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import Synthesized
+from infra_synth import Synthesized
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-3"
