@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnOutput, Environment, Fn, Stack
+from aws_cdk import CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
@@ -81,9 +81,10 @@ class PipelineStack(Stack):
                 Fn.join(
                     "",
                     [
-                        f"https://{Aws.REGION}.console.aws.amazon.com/states/home?region=",
-                        Aws.REGION,
-                        "#/statemachines/view/",
+                        (
+                            f"https://{self.region}.console.aws.amazon.com/states/home"
+                            f"?region={self.region}#/statemachines/view/"
+                        ),
                         state_machine_arn,
                     ],
                 ),
@@ -95,7 +96,7 @@ class PipelineStack(Stack):
                     "",
                     [
                         (
-                            f"aws stepfunctions start-execution --region {Aws.REGION}"
+                            f"aws stepfunctions start-execution --region {self.region}"
                             " --state-machine-arn "
                         ),
                         state_machine_arn,

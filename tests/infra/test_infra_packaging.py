@@ -92,3 +92,26 @@ def test_a_package_without_entry_point_is_refused(tmp_path, variant_stack) -> No
     (tmp_path / "pipeline").mkdir()
     with pytest.raises(FileNotFoundError, match="__main__.py"):
         packaging_for(variant_stack, job_package_dir=str(tmp_path / "pipeline"))
+
+
+def test_local_bundling_stages_job_and_weights_for_upload(
+    tmp_path, variant_stack
+) -> None:
+    """Real CDK local bundling (no Docker): what `cdk deploy` would upload from this machine."""
+    weights = tmp_path / "finetuned.weights.h5"
+    weights.write_bytes(b"h5")
+    (tmp_path / "finetuned.json").write_text('{"preprocessing": "tf"}')
+    stack, _ = packaging_for(variant_stack, weights=str(weights), skip_bundling="false")
+    assembly = stack.node.root.synth()
+    staged = {
+        path.name
+        for asset_dir in Path(assembly.directory).glob("asset.*")
+        if asset_dir.is_dir()
+        for path in asset_dir.iterdir()
+    }
+    assert {
+        "entrypoint.py",
+        "pipeline.zip",
+        "finetuned.weights.h5",
+        "finetuned.json",
+    } <= staged

@@ -23,10 +23,19 @@ cd "/tmp/Python-${PYTHON_VERSION}"
 make -j"$(nproc)" --quiet
 make altinstall --quiet
 
+# tensorflow-cpu publishes x86_64 wheels only; on aarch64 the `tensorflow` wheel of the
+# same version is the CPU build.
+REQUIREMENTS=/tmp/requirements-emr.txt
+if [ "$(uname -m)" = "aarch64" ]; then
+  sed 's/^tensorflow-cpu==/tensorflow==/' /requirements-emr.txt > "${REQUIREMENTS}"
+else
+  cp /requirements-emr.txt "${REQUIREMENTS}"
+fi
+
 "/usr/local/bin/python${PYTHON_MINOR}" -m venv --copies "${VENV}"
 cp -r "/usr/local/lib/python${PYTHON_MINOR}/." "${VENV}/lib/python${PYTHON_MINOR}/"
 "${VENV}/bin/python" -m pip install --quiet --no-cache-dir --upgrade pip
-"${VENV}/bin/python" -m pip install --quiet --no-cache-dir -r /requirements-emr.txt venv-pack==0.2.0
+"${VENV}/bin/python" -m pip install --quiet --no-cache-dir -r "${REQUIREMENTS}" venv-pack==0.2.0
 "${VENV}/bin/python" -c "import tensorflow, PIL, pyarrow; print('environment imports OK')"
 
 "${VENV}/bin/venv-pack" --prefix "${VENV}" --output /asset-output/pyspark_env.tar.gz \
