@@ -29,7 +29,9 @@ def cdk_synth(tmp_path: Path, *context: str) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [
-            str(CDK),
+            "npx",
+            "--no-install",
+            "cdk",
             "synth",
             "--no-notices",
             "--quiet",
