@@ -161,6 +161,9 @@ class Compute(Construct):
             "spark.executor.memory": f"{config.executor_memory_gb}g",
             "spark.executor.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
             "spark.dynamicAllocation.maxExecutors": str(config.max_executors),
+            # The job reads and writes S3 paths, never tables: keep Spark off the Glue
+            # Data Catalog that EMR uses by default, so the role needs no Glue rights.
+            "spark.sql.catalogImplementation": "in-memory",
         }
         return " ".join(f"--conf {key}={value}" for key, value in conf.items())
 

@@ -109,6 +109,17 @@ class AppConfig:
             raise ConfigError(f"variance must be in (0, 1], got {self.variance}")
         if not 1 <= self.idle_timeout_minutes <= 10080:
             raise ConfigError("idle_timeout_minutes must be between 1 and 10080")
+        workers = self.max_executors + 1  # the driver is sized like an executor
+        worker_memory_gb = self.executor_memory_gb + self.executor_memory_overhead_gb
+        if (
+            workers * self.executor_cores > self.max_vcpu
+            or workers * worker_memory_gb > self.max_memory_gb
+        ):
+            raise ConfigError(
+                f"{workers} workers of {self.executor_cores} vCPU/{worker_memory_gb} GB do not "
+                f"fit in the application's {self.max_vcpu} vCPU/{self.max_memory_gb} GB: "
+                "lower max_executors or raise max_vcpu/max_memory_gb"
+            )
         if self.weights != IMAGENET:
             weights = Path(self.weights)
             if not weights.name.endswith(".weights.h5") or not weights.is_file():

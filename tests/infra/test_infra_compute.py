@@ -149,6 +149,7 @@ def test_spark_uses_the_packed_environment_for_driver_and_executors(
         "spark.submit.pyFiles=s3://bucket/job/pipeline.zip",
         "spark.executor.cores=4",
         "spark.dynamicAllocation.maxExecutors=6",
+        "spark.sql.catalogImplementation=in-memory",
     ):
         assert f"--conf {option}" in text
 
@@ -156,7 +157,7 @@ def test_spark_uses_the_packed_environment_for_driver_and_executors(
 @pytest.fixture(scope="module")
 def arm_template(variant_stack) -> Template:
     stack, config = variant_stack(
-        architecture="ARM64", max_vcpu="8", idle_timeout_minutes="2"
+        architecture="ARM64", max_vcpu="8", max_executors="1", idle_timeout_minutes="2"
     )
     storage = Storage(stack, "Storage", config=config)
     uploads = ArtifactUploads(

@@ -46,9 +46,9 @@ def test_defaults_apply_without_context() -> None:
 
 def test_command_line_strings_are_coerced() -> None:
     config = config_from(
-        destroy_data="true", max_vcpu="16", variance="0.9", architecture="ARM64"
+        destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64"
     )
-    assert (config.destroy_data, config.max_vcpu, config.variance) == (True, 16, 0.9)
+    assert (config.destroy_data, config.max_vcpu, config.variance) == (True, 64, 0.9)
     assert config.architecture == "ARM64"
 
 
