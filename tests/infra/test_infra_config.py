@@ -59,6 +59,8 @@ def test_command_line_strings_are_coerced() -> None:
         {"max_vcpu": "many"},
         {"architecture": "RISCV"},
         {"variance": "2"},
+        {"max_vcpu": "16"},  # 7 workers of 4 vCPU do not fit
+        {"max_executors": "20"},
     ],
 )
 def test_invalid_values_are_refused(context: dict) -> None:
