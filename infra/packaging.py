@@ -89,11 +89,19 @@ class LocalBundler:
 
 
 def _bundle_job(package_dir: Path, output_dir: Path) -> None:
+    """pipeline.zip holds the package (any file but bytecode) under `pipeline/`."""
     with zipfile.ZipFile(
         output_dir / PACKAGE_ZIP, "w", zipfile.ZIP_DEFLATED
     ) as archive:
-        for path in sorted(package_dir.rglob("*.py")):
-            archive.write(path, Path(package_dir.name) / path.relative_to(package_dir))
+        for path in sorted(package_dir.rglob("*")):
+            if (
+                path.is_file()
+                and "__pycache__" not in path.parts
+                and path.suffix != ".pyc"
+            ):
+                archive.write(
+                    path, Path(package_dir.name) / path.relative_to(package_dir)
+                )
     shutil.copyfile(package_dir / "__main__.py", output_dir / ENTRY_POINT)
 
 

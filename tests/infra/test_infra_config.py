@@ -36,6 +36,14 @@ def test_emr_release_runs_the_spark_pinned_in_requirements() -> None:
     assert SPARK_OF_EMR_RELEASE[EMR_RELEASE] == pins["pyspark"]
 
 
+def test_emr_release_agrees_with_the_job_package_once_merged() -> None:
+    """main's pipeline/versions.py also names the release; both must stay equal."""
+    versions = REPO_ROOT / "pipeline" / "versions.py"
+    if not versions.is_file():
+        pytest.skip("pipeline/versions.py is not on this branch yet")
+    assert f'EMR_RELEASE = "{EMR_RELEASE}"' in versions.read_text()
+
+
 def test_defaults_apply_without_context() -> None:
     config = config_from()
     assert config == AppConfig()

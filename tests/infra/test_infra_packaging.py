@@ -25,6 +25,7 @@ def make_package(root: Path) -> Path:
     )
     (package / "cli.py").write_text("def main():\n    return 0\n")
     (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "report.html").write_text("<html></html>")
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"")
     return package
@@ -45,6 +46,7 @@ def test_job_bundle_is_an_importable_zip_and_the_entry_point(tmp_path) -> None:
             "pipeline/__main__.py",
             "pipeline/cli.py",
             "pipeline/sub/__init__.py",
+            "pipeline/sub/report.html",
         ]
 
 
