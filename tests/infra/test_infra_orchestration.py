@@ -52,6 +52,10 @@ def test_run_then_stop_on_success(definition) -> None:
         "Succeeded",
     ]
     assert states["Succeeded"]["Type"] == "Succeed"
+    # A refused stop (another run's job still busy) must not turn a finished job into a
+    # failure: the application stops itself once idle.
+    (catch,) = states["StopApplication"]["Catch"]
+    assert (catch["Next"], catch["ResultPath"]) == ("Succeeded", "$.stopError")
 
 
 def test_any_failure_or_timeout_stops_the_application_then_fails_with_the_cause(
