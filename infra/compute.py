@@ -78,9 +78,16 @@ class Compute(Construct):
             description="EMR Serverless job runtime role of the feature pipeline",
             assumed_by=iam.ServicePrincipal(
                 EMR_SERVICE,
+                # The source is this application or one of its job runs, never another
+                # application of the account (confused-deputy protection).
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {"aws:SourceArn": self.application.attr_arn},
+                    "ArnLike": {
+                        "aws:SourceArn": [
+                            self.application.attr_arn,
+                            f"{self.application.attr_arn}/jobruns/*",
+                        ]
+                    },
                 },
             ),
         )

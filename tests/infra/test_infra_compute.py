@@ -55,7 +55,17 @@ def test_job_role_is_trusted_only_by_this_application(synthesized) -> None:
             "Principal": {"Service": "emr-serverless.amazonaws.com"},
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [application_id, "Arn"]}},
+                "ArnLike": {
+                    "aws:SourceArn": [
+                        {"Fn::GetAtt": [application_id, "Arn"]},
+                        {
+                            "Fn::Join": [
+                                "",
+                                [{"Fn::GetAtt": [application_id, "Arn"]}, "/jobruns/*"],
+                            ]
+                        },
+                    ]
+                },
             },
         }
     ]
