@@ -7,7 +7,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.nag import acknowledge
 
 ACCESS_LOGS_PREFIX = "access-logs/"
 EMR_LOGS_PREFIX = "emr-serverless/"
@@ -18,8 +17,9 @@ ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 class Storage(Construct):
     """Input photos, results, job artifacts and logs.
 
-    All buckets: public access blocked, TLS-only policy, SSE-S3 encryption, server
-    access logs to the logs bucket, abort of incomplete multipart uploads.
+    All buckets: public access blocked, TLS-only policy, SSE-S3 encryption, abort of
+    incomplete multipart uploads; all but the logs bucket send server access logs to
+    it (logging it into itself would loop).
     Input and results are versioned and retained on `cdk destroy` unless
     `destroy_data` is set; artifacts and logs are always deleted with the stack.
     SSE-S3 rather than KMS: the logs bucket must be SSE-S3 to receive server access
@@ -43,12 +43,6 @@ class Storage(Construct):
             ],
             **_disposable(),
             **_secure_defaults(),
-        )
-        acknowledge(
-            self.logs_bucket,
-            "AwsSolutions-S1",
-            "This is the server access log target of the other buckets; logging its "
-            "own accesses into itself would create a log loop.",
         )
         data_removal = (
             _disposable()

@@ -1,8 +1,14 @@
 """The stack as a whole: region, outputs, IAM wildcards, cdk-nag, cfn-lint."""
 
 import json
+import re
+import sys
 
 import cfnlint.api
+import pytest
+from infra_synth import build_app, synth_context
+
+from infra.nag import acknowledge
 
 OUTPUTS = {
     "InputBucketName",
@@ -103,3 +109,29 @@ def test_cfn_lint_finds_no_error(synthesized) -> None:
     assert errors == []
     # The only warnings: CDK adds DependsOn next to a GetAtt on its own roles.
     assert {m.rule.id for m in matches} <= {"W3005"}
+
+
+def test_every_acknowledgment_matches_a_real_finding(
+    synthesized, monkeypatch, tmp_path
+) -> None:
+    """Without the acknowledgments, cdk-nag reports exactly the acknowledged findings."""
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith("infra.")
+            and getattr(module, "acknowledge", None) is acknowledge
+        ):
+            monkeypatch.setattr(module, "acknowledge", lambda *_args: None)
+    app, _ = build_app(synth_context(tmp_path), tmp_path / "cdk.out")
+    with pytest.raises(RuntimeError) as failure:
+        app.synth()
+    reported = set(
+        re.findall(r"Acknowledge with 'AwsSolutions::([^']+)'", str(failure.value))
+    )
+    acknowledged = {
+        finding.removeprefix("Annotation::")
+        for entries in synthesized.metadata().values()
+        for entry in entries
+        if entry["type"] == "aws:cdk:acknowledged-rules"
+        for finding in entry["data"]
+    }
+    assert reported == acknowledged
