@@ -1,0 +1,1 @@
+"""AWS CDK app of the fruit-photo feature pipeline: one construct per concern, one stack."""

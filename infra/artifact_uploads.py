@@ -1,0 +1,94 @@
+"""Deploy-time uploads into the artifacts bucket, shared by compute and packaging."""
+
+from __future__ import annotations
+
+from aws_cdk import Size, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from infra.log_groups import expiring_log_group
+from infra.nag import acknowledge
+
+# The Python environment archive (TensorFlow, ~0.5 GB) is downloaded, unzipped and
+# synced by the upload function: it needs room in /tmp and memory for the sync.
+UPLOAD_MEMORY_MB = 2048
+UPLOAD_TMP_STORAGE = Size.gibibytes(4)
+
+
+class ArtifactUploads(Construct):
+    """Copies CDK assets to fixed keys of the artifacts bucket on every `cdk deploy`.
+
+    All uploads share one handler (same memory and storage) and one log group with
+    a retention, which is deleted with the stack.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = bucket
+        self.deployments: list[s3deploy.BucketDeployment] = []
+        self._log_group = expiring_log_group(self, "Logs", log_retention_days)
+
+    def add(self, construct_id: str, source: s3deploy.ISource, prefix: str) -> str:
+        """Upload `source` (a directory asset) under `prefix`; returns its s3:// URI prefix.
+
+        Each upload owns its prefix: pruning removes stale files there and nowhere else.
+        """
+        deployment = s3deploy.BucketDeployment(
+            self,
+            construct_id,
+            sources=[source],
+            destination_bucket=self.bucket,
+            destination_key_prefix=prefix,
+            memory_limit=UPLOAD_MEMORY_MB,
+            ephemeral_storage_size=UPLOAD_TMP_STORAGE,
+            log_group=self._log_group,
+        )
+        if not self.deployments:
+            self._acknowledge_handler_findings(deployment)
+        self.deployments.append(deployment)
+        return self.bucket.s3_url_for_object(prefix)
+
+    def _acknowledge_handler_findings(
+        self, deployment: s3deploy.BucketDeployment
+    ) -> None:
+        """The upload handler is CDK's own singleton Lambda function; its policy is CDK's."""
+        stack = Stack.of(self)
+        bucket_id = stack.get_logical_id(self.bucket.node.default_child)
+        role = deployment.handler_role
+        reasons = {
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]": "CDK's BucketDeployment handler gets only the "
+            "basic Lambda logging policy; its logs go to a log group with a retention.",
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]": "CDK's grantRead for the handler, "
+            "limited to the CDK asset bucket and the artifacts bucket.",
+            "AwsSolutions-IAM5[Action::s3:GetObject*]": "CDK's grantRead for the handler: it "
+            "downloads the asset zip and lists the destination.",
+            "AwsSolutions-IAM5[Action::s3:List*]": "CDK's grantRead for the handler: it lists "
+            "the destination prefix to prune stale files.",
+            "AwsSolutions-IAM5[Action::s3:Abort*]": "CDK's grantWrite for the handler: it "
+            "aborts its own failed multipart uploads to the artifacts bucket.",
+            "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "CDK's grantWrite for the handler: "
+            "it prunes stale files under its prefix of the artifacts bucket.",
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]": "The handler writes the "
+            "uploaded files, whose keys come from the assets, into the artifacts bucket only.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
+            f"<AWS::AccountId>-{stack.region}/*]": "The handler reads the asset zips "
+            "from the CDK bootstrap bucket, whose object keys are content hashes.",
+        }
+        for finding, reason in reasons.items():
+            acknowledge(role, finding, reason)
+        handler = role.node.scope
+        acknowledge(
+            handler,
+            "AwsSolutions-L1",
+            "The runtime of CDK's BucketDeployment handler is chosen and updated by "
+            "aws-cdk-lib itself, not by this app.",
+        )

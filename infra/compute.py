@@ -1,0 +1,210 @@
+"""Compute: the EMR Serverless application, the job's Python environment and its role."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from aws_cdk import Aws, BundlingOptions, DockerImage, DockerVolume, Stack
+from aws_cdk import aws_emrserverless as emrs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from infra.artifact_uploads import ArtifactUploads
+from infra.config import EMR_RELEASE, PYTHON_VERSION, REPO_ROOT, AppConfig
+from infra.nag import acknowledge
+from infra.storage import EMR_LOGS_PREFIX, Storage
+
+EMR_SERVICE = "emr-serverless.amazonaws.com"
+PYTHON_ENV_DIR = Path(__file__).parent / "docker" / "python_env"
+PYTHON_ENV_ARCHIVE = "pyspark_env.tar.gz"
+EMR_REQUIREMENTS = REPO_ROOT / "requirements-emr.txt"
+BUILD_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023"
+DOCKER_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+# Where Spark unpacks spark.archives (`<archive>#environment`) in the driver and executors.
+ENV_PYTHON = "./environment/bin/python"
+
+
+class Compute(Construct):
+    """A Spark application on EMR Serverless that costs nothing when idle.
+
+    No pre-initialized capacity and auto-stop after a short idle time; auto-start so a
+    job submitted outside the state machine still runs. No VPC: jobs reach S3 through
+    the service's own network in-region, and the job has no internet access.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        storage: Storage,
+        uploads: ArtifactUploads,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.application = emrs.CfnApplication(
+            self,
+            "Application",
+            name=f"{Aws.STACK_NAME}-spark",
+            release_label=EMR_RELEASE,
+            type="SPARK",
+            architecture=config.architecture,
+            maximum_capacity=emrs.CfnApplication.MaximumAllowedResourcesProperty(
+                cpu=f"{config.max_vcpu} vCPU",
+                memory=f"{config.max_memory_gb} GB",
+                disk=f"{config.max_disk_gb} GB",
+            ),
+            auto_start_configuration=emrs.CfnApplication.AutoStartConfigurationProperty(
+                enabled=True
+            ),
+            auto_stop_configuration=emrs.CfnApplication.AutoStopConfigurationProperty(
+                enabled=True, idle_timeout_minutes=config.idle_timeout_minutes
+            ),
+        )
+        self.python_env_uri = (
+            uploads.add("PythonEnvironment", _python_env_source(config), "env/")
+            + PYTHON_ENV_ARCHIVE
+        )
+        self.job_role = self._job_role(storage)
+        self._config = config
+
+    def _job_role(self, storage: Storage) -> iam.Role:
+        """Trusted only by this application; reads input and artifacts, writes results and logs."""
+        role = iam.Role(
+            self,
+            "JobRole",
+            description="EMR Serverless job runtime role of the feature pipeline",
+            assumed_by=iam.ServicePrincipal(
+                EMR_SERVICE,
+                # The source is this application or one of its job runs, never another
+                # application of the account (confused-deputy protection).
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": [
+                            self.application.attr_arn,
+                            f"{self.application.attr_arn}/jobruns/*",
+                        ]
+                    },
+                },
+            ),
+        )
+        for sid, bucket in (
+            ("ReadInput", storage.input_bucket),
+            ("ReadArtifacts", storage.artifacts_bucket),
+        ):
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    actions=["s3:GetObject", "s3:ListBucket"],
+                    resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
+                )
+            )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteResults",
+                actions=[
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                ],
+                resources=[
+                    storage.results_bucket.bucket_arn,
+                    storage.results_bucket.arn_for_objects("*"),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteJobLogs",
+                actions=["s3:PutObject"],
+                resources=[storage.logs_bucket.arn_for_objects(f"{EMR_LOGS_PREFIX}*")],
+            )
+        )
+        stack = Stack.of(self)
+        for bucket, why in (
+            (
+                storage.input_bucket,
+                "the job lists and reads the photos of any input prefix",
+            ),
+            (
+                storage.artifacts_bucket,
+                "the job reads its code, environment and weights",
+            ),
+            (storage.results_bucket, "each run writes its own <output>/<run-id>/ keys"),
+        ):
+            bucket_id = stack.get_logical_id(bucket.node.default_child)
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
+                f"Object keys are only known at run time: {why}; limited to this one bucket.",
+            )
+        logs_id = stack.get_logical_id(storage.logs_bucket.node.default_child)
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{logs_id}.Arn>/{EMR_LOGS_PREFIX}*]",
+            "EMR Serverless writes job logs under per-application/job-run keys; "
+            "PutObject only, limited to the EMR log prefix.",
+        )
+        return role
+
+    def spark_submit_parameters(self, py_files: str) -> str:
+        """spark-submit options: the packed environment as the Python of driver and executors."""
+        config = self._config
+        conf = {
+            "spark.archives": f"{self.python_env_uri}#environment",
+            "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": ENV_PYTHON,
+            "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
+            "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
+            "spark.submit.pyFiles": py_files,
+            "spark.driver.cores": str(config.executor_cores),
+            "spark.driver.memory": f"{config.executor_memory_gb}g",
+            "spark.driver.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
+            "spark.executor.cores": str(config.executor_cores),
+            "spark.executor.memory": f"{config.executor_memory_gb}g",
+            "spark.executor.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
+            "spark.dynamicAllocation.maxExecutors": str(config.max_executors),
+            # The job reads and writes S3 paths, never tables: keep Spark off the Glue
+            # Data Catalog that EMR uses by default, so the role needs no Glue rights.
+            "spark.sql.catalogImplementation": "in-memory",
+        }
+        return " ".join(f"--conf {key}={value}" for key, value in conf.items())
+
+
+def _python_env_source(config: AppConfig) -> s3deploy.ISource:
+    """The venv-pack archive, built by Docker at deploy time for the application's CPU.
+
+    The asset hash covers everything the archive depends on, including
+    requirements-emr.txt which is mounted rather than part of the asset directory.
+    """
+    build_script = PYTHON_ENV_DIR / "build.sh"
+    fingerprint = hashlib.sha256()
+    for part in (
+        build_script.read_bytes(),
+        EMR_REQUIREMENTS.read_bytes(),
+        PYTHON_VERSION.encode(),
+        config.architecture.encode(),
+    ):
+        fingerprint.update(part)
+    return s3deploy.Source.asset(
+        str(PYTHON_ENV_DIR),
+        asset_hash=fingerprint.hexdigest(),
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry(BUILD_IMAGE),
+            platform=DOCKER_PLATFORMS[config.architecture],
+            # dnf needs root inside the build container.
+            user="root",
+            environment={"PYTHON_VERSION": PYTHON_VERSION},
+            volumes=[
+                DockerVolume(
+                    host_path=str(EMR_REQUIREMENTS),
+                    container_path="/requirements-emr.txt",
+                )
+            ],
+            command=["bash", "/asset-input/build.sh"],
+        ),
+    )

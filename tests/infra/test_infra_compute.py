@@ -1,0 +1,185 @@
+"""Compute: the EMR Serverless application, its Python environment and the job role."""
+
+import json
+
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.artifact_uploads import ArtifactUploads
+from infra.compute import Compute
+from infra.config import EMR_RELEASE
+from infra.storage import Storage
+
+
+def only(template: Template, resource_type: str) -> tuple[str, dict]:
+    ((name, resource),) = template.find_resources(resource_type).items()
+    return name, resource
+
+
+def job_role(synthesized) -> tuple[str, dict]:
+    (name,) = [
+        n
+        for n in synthesized.template.find_resources("AWS::IAM::Role")
+        if n.startswith("ComputeJobRole")
+    ]
+    return name, synthesized.resources[name]
+
+
+def test_application_is_spark_on_the_pinned_release_and_idles_for_free(
+    synthesized,
+) -> None:
+    _, application = only(synthesized.template, "AWS::EMRServerless::Application")
+    props = application["Properties"]
+    assert props["Type"] == "SPARK"
+    assert props["ReleaseLabel"] == EMR_RELEASE
+    assert props["Architecture"] == "X86_64"
+    assert props["MaximumCapacity"] == {
+        "Cpu": "32 vCPU",
+        "Memory": "128 GB",
+        "Disk": "500 GB",
+    }
+    assert props["AutoStartConfiguration"] == {"Enabled": True}
+    assert props["AutoStopConfiguration"] == {"Enabled": True, "IdleTimeoutMinutes": 5}
+    assert "InitialCapacity" not in props
+    assert "NetworkConfiguration" not in props
+    assert "ImageConfiguration" not in props
+
+
+def test_job_role_is_trusted_only_by_this_application(synthesized) -> None:
+    application_id, _ = only(synthesized.template, "AWS::EMRServerless::Application")
+    _, role = job_role(synthesized)
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "emr-serverless.amazonaws.com"},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {
+                    "aws:SourceArn": [
+                        {"Fn::GetAtt": [application_id, "Arn"]},
+                        {
+                            "Fn::Join": [
+                                "",
+                                [{"Fn::GetAtt": [application_id, "Arn"]}, "/jobruns/*"],
+                            ]
+                        },
+                    ]
+                },
+            },
+        }
+    ]
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def bucket_id(synthesized, prefix: str) -> str:
+    (name,) = [
+        n
+        for n in synthesized.template.find_resources("AWS::S3::Bucket")
+        if n.startswith(prefix)
+    ]
+    return name
+
+
+def test_job_role_reads_input_and_artifacts_writes_results_and_logs_only(
+    synthesized,
+) -> None:
+    role_id, _ = job_role(synthesized)
+    (policy,) = [
+        p
+        for p in synthesized.template.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+
+    def arns(prefix: str, keys: str = "*") -> list:
+        arn = {"Fn::GetAtt": [bucket_id(synthesized, prefix), "Arn"]}
+        return [arn, {"Fn::Join": ["", [arn, f"/{keys}"]]}]
+
+    logs_arn = {"Fn::GetAtt": [bucket_id(synthesized, "StorageLogsBucket"), "Arn"]}
+    statements = {
+        s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert statements == {
+        "ReadInput": {
+            "Sid": "ReadInput",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": arns("StorageInputBucket"),
+        },
+        "ReadArtifacts": {
+            "Sid": "ReadArtifacts",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": arns("StorageArtifactsBucket"),
+        },
+        "WriteResults": {
+            "Sid": "WriteResults",
+            "Effect": "Allow",
+            "Action": [
+                "s3:AbortMultipartUpload",
+                "s3:DeleteObject",
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:PutObject",
+            ],
+            "Resource": arns("StorageResultsBucket"),
+        },
+        "WriteJobLogs": {
+            "Sid": "WriteJobLogs",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": {"Fn::Join": ["", [logs_arn, "/emr-serverless/*"]]},
+        },
+    }
+
+
+def test_python_environment_is_uploaded_under_env(synthesized) -> None:
+    prefixes = {
+        d["Properties"]["DestinationBucketKeyPrefix"]
+        for d in synthesized.template.find_resources(
+            "Custom::CDKBucketDeployment"
+        ).values()
+    }
+    assert prefixes == {"env/", "job/", "weights/"}
+
+
+def test_spark_uses_the_packed_environment_for_driver_and_executors(
+    synthesized,
+) -> None:
+    params = synthesized.stack.compute.spark_submit_parameters(
+        "s3://bucket/job/pipeline.zip"
+    )
+    rendered = synthesized.stack.resolve(params)
+    text = json.dumps(rendered)
+    assert "env/pyspark_env.tar.gz#environment" in text
+    for option in (
+        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
+        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
+        "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
+        "spark.submit.pyFiles=s3://bucket/job/pipeline.zip",
+        "spark.executor.cores=4",
+        "spark.dynamicAllocation.maxExecutors=6",
+        "spark.sql.catalogImplementation=in-memory",
+    ):
+        assert f"--conf {option}" in text
+
+
+@pytest.fixture(scope="module")
+def arm_template(variant_stack) -> Template:
+    stack, config = variant_stack(
+        architecture="ARM64", max_vcpu="8", max_executors="1", idle_timeout_minutes="2"
+    )
+    storage = Storage(stack, "Storage", config=config)
+    uploads = ArtifactUploads(
+        stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30
+    )
+    Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
+    return Template.from_stack(stack)
+
+
+def test_arm64_and_capacity_come_from_context(arm_template) -> None:
+    _, application = only(arm_template, "AWS::EMRServerless::Application")
+    props = application["Properties"]
+    assert props["Architecture"] == "ARM64"
+    assert props["MaximumCapacity"]["Cpu"] == "8 vCPU"
+    assert props["AutoStopConfiguration"]["IdleTimeoutMinutes"] == 2
