@@ -56,9 +56,7 @@ class ArtifactUploads(Construct):
         self.deployments.append(deployment)
         return self.bucket.s3_url_for_object(prefix)
 
-    def _acknowledge_handler_findings(
-        self, deployment: s3deploy.BucketDeployment
-    ) -> None:
+    def _acknowledge_handler_findings(self, deployment: s3deploy.BucketDeployment) -> None:
         """The upload handler is CDK's own singleton Lambda function; its policy is CDK's."""
         stack = Stack.of(self)
         bucket_id = stack.get_logical_id(self.bucket.node.default_child)

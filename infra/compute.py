@@ -12,9 +12,10 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.config import EMR_RELEASE, PYTHON_VERSION, REPO_ROOT, AppConfig
+from infra.config import PYTHON_VERSION, REPO_ROOT, AppConfig
 from infra.nag import acknowledge
 from infra.storage import EMR_LOGS_PREFIX, Storage
+from pipeline.versions import EMR_RELEASE
 
 EMR_SERVICE = "emr-serverless.amazonaws.com"
 PYTHON_ENV_DIR = Path(__file__).parent / "docker" / "python_env"
@@ -56,17 +57,12 @@ class Compute(Construct):
                 memory=f"{config.max_memory_gb} GB",
                 disk=f"{config.max_disk_gb} GB",
             ),
-            auto_start_configuration=emrs.CfnApplication.AutoStartConfigurationProperty(
-                enabled=True
-            ),
+            auto_start_configuration=emrs.CfnApplication.AutoStartConfigurationProperty(enabled=True),
             auto_stop_configuration=emrs.CfnApplication.AutoStopConfigurationProperty(
                 enabled=True, idle_timeout_minutes=config.idle_timeout_minutes
             ),
         )
-        self.python_env_uri = (
-            uploads.add("PythonEnvironment", _python_env_source(config), "env/")
-            + PYTHON_ENV_ARCHIVE
-        )
+        self.python_env_uri = uploads.add("PythonEnvironment", _python_env_source(config), "env/") + PYTHON_ENV_ARCHIVE
         self.job_role = self._job_role(storage)
         self._config = config
 

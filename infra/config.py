@@ -13,11 +13,11 @@ from typing import Any
 
 from constructs import Construct
 
+from pipeline.model import sidecar_path
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The single source of the EMR release. emr-7.10.0 ships Spark 3.5.5, the pyspark
-# pinned in requirements.txt (a test keeps the two in step).
-EMR_RELEASE = "emr-7.10.0"
+# The EMR release is named once, beside the Spark it runs, in pipeline/versions.py.
 # EMR 7.x runs Amazon Linux 2023 (default python 3.9); TensorFlow 2.21 needs >= 3.10,
 # so the job's environment brings its own interpreter.
 PYTHON_VERSION = "3.11.13"
@@ -25,9 +25,7 @@ PYTHON_VERSION = "3.11.13"
 # AWS regions located in EU member states. eu-west-2 (London) and eu-central-2
 # (Zurich) are outside the EU and are refused, even though their GDPR adequacy
 # decisions exist: the product promises EU residency, not adequacy.
-EU_REGIONS = frozenset(
-    {"eu-west-1", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2"}
-)
+EU_REGIONS = frozenset({"eu-west-1", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2"})
 DEFAULT_REGION = "eu-west-3"
 
 ARCHITECTURES = ("X86_64", "ARM64")
@@ -102,19 +100,14 @@ class AppConfig:
                 f"(set -c region=<one of them>; default {DEFAULT_REGION})."
             )
         if self.architecture not in ARCHITECTURES:
-            raise ConfigError(
-                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
-            )
+            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if not 0 < self.variance <= 1:
             raise ConfigError(f"variance must be in (0, 1], got {self.variance}")
         if not 1 <= self.idle_timeout_minutes <= 10080:
             raise ConfigError("idle_timeout_minutes must be between 1 and 10080")
         workers = self.max_executors + 1  # the driver is sized like an executor
         worker_memory_gb = self.executor_memory_gb + self.executor_memory_overhead_gb
-        if (
-            workers * self.executor_cores > self.max_vcpu
-            or workers * worker_memory_gb > self.max_memory_gb
-        ):
+        if workers * self.executor_cores > self.max_vcpu or workers * worker_memory_gb > self.max_memory_gb:
             raise ConfigError(
                 f"{workers} workers of {self.executor_cores} vCPU/{worker_memory_gb} GB do not "
                 f"fit in the application's {self.max_vcpu} vCPU/{self.max_memory_gb} GB: "
@@ -124,21 +117,17 @@ class AppConfig:
             weights = Path(self.weights)
             if not weights.name.endswith(".weights.h5") or not weights.is_file():
                 raise ConfigError(
-                    f"weights must be {IMAGENET!r} or an existing '<name>.weights.h5' file, "
-                    f"got {self.weights!r}"
+                    f"weights must be {IMAGENET!r} or an existing '<name>.weights.h5' file, got {self.weights!r}"
                 )
             if not weights_sidecar(weights).is_file():
                 raise ConfigError(
-                    f"weights file {weights} needs its preprocessing sidecar "
-                    f"{weights_sidecar(weights)} next to it"
+                    f"weights file {weights} needs its preprocessing sidecar {weights_sidecar(weights)} next to it"
                 )
 
 
 def weights_sidecar(weights_file: Path) -> Path:
-    """The job's convention: `X.weights.h5` is described by `X.json`."""
-    return weights_file.with_name(
-        weights_file.name.removesuffix(".weights.h5") + ".json"
-    )
+    """The job's convention (`X.weights.h5` is described by `X.json`), from the job itself."""
+    return Path(sidecar_path(str(weights_file)))
 
 
 def _coerce(name: str, raw: Any, target: type) -> Any:
@@ -154,9 +143,7 @@ def _coerce(name: str, raw: Any, target: type) -> Any:
     try:
         return target(raw)
     except (TypeError, ValueError) as error:
-        raise ConfigError(
-            f"context {name} must be a {target.__name__}, got {raw!r}"
-        ) from error
+        raise ConfigError(f"context {name} must be a {target.__name__}, got {raw!r}") from error
 
 
 def disable_bundling_if_asked(scope: Construct) -> None:
@@ -166,7 +153,5 @@ def disable_bundling_if_asked(scope: Construct) -> None:
     skips every Docker and local bundling step, which synth needs on machines
     without Docker. Must run on the App before any stack is added.
     """
-    if _coerce(
-        "skip_bundling", scope.node.try_get_context("skip_bundling") or False, bool
-    ):
+    if _coerce("skip_bundling", scope.node.try_get_context("skip_bundling") or False, bool):
         scope.node.set_context("aws:cdk:bundling-stacks", [])

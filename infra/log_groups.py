@@ -37,17 +37,10 @@ VALID_RETENTION_DAYS = frozenset(
 )
 
 
-def expiring_log_group(
-    scope: Construct, construct_id: str, retention_days: int
-) -> logs.LogGroup:
+def expiring_log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
     """A log group whose retention is any valid number of days (the L2 wants an enum name)."""
     if retention_days not in VALID_RETENTION_DAYS:
-        raise ValueError(
-            f"log retention must be one of {sorted(VALID_RETENTION_DAYS)} days, "
-            f"got {retention_days}"
-        )
+        raise ValueError(f"log retention must be one of {sorted(VALID_RETENTION_DAYS)} days, got {retention_days}")
     log_group = logs.LogGroup(scope, construct_id, removal_policy=RemovalPolicy.DESTROY)
-    cast(
-        logs.CfnLogGroup, log_group.node.default_child
-    ).retention_in_days = retention_days
+    cast(logs.CfnLogGroup, log_group.node.default_child).retention_in_days = retention_days
     return log_group

@@ -40,9 +40,7 @@ def render_definition(config: AppConfig) -> str:
     definition["TimeoutSeconds"] = config.state_machine_timeout_minutes * 60
     run_job = definition["States"]["RunJob"]
     run_job["Parameters"]["ExecutionTimeoutMinutes"] = config.job_timeout_minutes
-    run_job["TimeoutSeconds"] = (
-        config.job_timeout_minutes * 60 + JOB_START_ALLOWANCE_SECONDS
-    )
+    run_job["TimeoutSeconds"] = config.job_timeout_minutes * 60 + JOB_START_ALLOWANCE_SECONDS
     return json.dumps(definition, indent=2)
 
 
@@ -66,9 +64,7 @@ class Orchestration(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         application = compute.application
-        self.log_group = expiring_log_group(
-            self, "ExecutionLogs", config.state_machine_log_retention_days
-        )
+        self.log_group = expiring_log_group(self, "ExecutionLogs", config.state_machine_log_retention_days)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -78,16 +74,10 @@ class Orchestration(Construct):
                 "ApplicationId": application.attr_application_id,
                 "JobRoleArn": compute.job_role.role_arn,
                 "EntryPoint": packaging.entry_point_uri,
-                "SparkSubmitParameters": compute.spark_submit_parameters(
-                    packaging.py_files_uri
-                ),
+                "SparkSubmitParameters": compute.spark_submit_parameters(packaging.py_files_uri),
                 "LogUri": storage.logs_bucket.s3_url_for_object(EMR_LOGS_PREFIX),
-                "DefaultInput": storage.input_bucket.s3_url_for_object(
-                    DEFAULT_INPUT_PREFIX
-                ),
-                "DefaultOutput": storage.results_bucket.s3_url_for_object(
-                    DEFAULT_OUTPUT_PREFIX
-                ),
+                "DefaultInput": storage.input_bucket.s3_url_for_object(DEFAULT_INPUT_PREFIX),
+                "DefaultOutput": storage.results_bucket.s3_url_for_object(DEFAULT_OUTPUT_PREFIX),
                 "WeightsUri": packaging.weights_uri,
                 "DefaultImageSize": str(config.image_size),
                 "DefaultVariance": str(config.variance),
@@ -153,8 +143,7 @@ def _permissions(application_arn: str, job_role_arn: str) -> list[iam.PolicyStat
             sid="SyncIntegrationRules",
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[
-                f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule}"
-                for rule in MANAGED_RULES
+                f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule}" for rule in MANAGED_RULES
             ],
         ),
     ]

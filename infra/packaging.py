@@ -47,9 +47,7 @@ class Packaging(Construct):
         super().__init__(scope, construct_id)
         package_dir = config.job_package_path
         if not (package_dir / "__main__.py").is_file():
-            raise FileNotFoundError(
-                f"job package {package_dir} has no __main__.py (set -c job_package_dir=...)"
-            )
+            raise FileNotFoundError(f"job package {package_dir} has no __main__.py (set -c job_package_dir=...)")
         job_uri = uploads.add(
             "Job",
             s3deploy.Source.asset(
@@ -65,14 +63,8 @@ class Packaging(Construct):
         self.entry_point_uri = job_uri + ENTRY_POINT
         self.py_files_uri = job_uri + PACKAGE_ZIP
 
-        weights_uri = uploads.add(
-            "Weights", _weights_source(config.weights), "weights/"
-        )
-        weights_file = (
-            IMAGENET_WEIGHTS_FILE
-            if config.weights == IMAGENET
-            else Path(config.weights).name
-        )
+        weights_uri = uploads.add("Weights", _weights_source(config.weights), "weights/")
+        weights_file = IMAGENET_WEIGHTS_FILE if config.weights == IMAGENET else Path(config.weights).name
         self.weights_uri = weights_uri + weights_file
 
 
@@ -90,18 +82,10 @@ class LocalBundler:
 
 def _bundle_job(package_dir: Path, output_dir: Path) -> None:
     """pipeline.zip holds the package (any file but bytecode) under `pipeline/`."""
-    with zipfile.ZipFile(
-        output_dir / PACKAGE_ZIP, "w", zipfile.ZIP_DEFLATED
-    ) as archive:
+    with zipfile.ZipFile(output_dir / PACKAGE_ZIP, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(package_dir.rglob("*")):
-            if (
-                path.is_file()
-                and "__pycache__" not in path.parts
-                and path.suffix != ".pyc"
-            ):
-                archive.write(
-                    path, Path(package_dir.name) / path.relative_to(package_dir)
-                )
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                archive.write(path, Path(package_dir.name) / path.relative_to(package_dir))
     shutil.copyfile(package_dir / "__main__.py", output_dir / ENTRY_POINT)
 
 
@@ -113,9 +97,7 @@ def _weights_source(weights: str) -> s3deploy.ISource:
             bundling=BundlingOptions(
                 image=NO_DOCKER,
                 local=LocalBundler(
-                    lambda out: subprocess.run(
-                        [sys.executable, str(WEIGHTS_EXPORTER), str(out)], check=True
-                    )
+                    lambda out: subprocess.run([sys.executable, str(WEIGHTS_EXPORTER), str(out)], check=True)
                 ),
             ),
         )

@@ -16,15 +16,12 @@ from infra.storage import Storage
 class PipelineStack(Stack):
     """Everything needed to run the pipeline on EMR Serverless; only S3 costs when idle."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: AppConfig
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig) -> None:
         super().__init__(
             scope,
             construct_id,
             env=Environment(region=config.region),
-            description="Fruit-photo features (MobileNetV2 + PCA) on EMR Serverless, "
-            "run by Step Functions",
+            description="Fruit-photo features (MobileNetV2 + PCA) on EMR Serverless, run by Step Functions",
         )
         self.storage = Storage(self, "Storage", config=config)
         uploads = ArtifactUploads(
@@ -33,9 +30,7 @@ class PipelineStack(Stack):
             bucket=self.storage.artifacts_bucket,
             log_retention_days=config.state_machine_log_retention_days,
         )
-        self.compute = Compute(
-            self, "Compute", config=config, storage=self.storage, uploads=uploads
-        )
+        self.compute = Compute(self, "Compute", config=config, storage=self.storage, uploads=uploads)
         self.packaging = Packaging(self, "Packaging", config=config, uploads=uploads)
         self.orchestration = Orchestration(
             self,
@@ -95,10 +90,7 @@ class PipelineStack(Stack):
                 Fn.join(
                     "",
                     [
-                        (
-                            f"aws stepfunctions start-execution --region {self.region}"
-                            " --state-machine-arn "
-                        ),
+                        (f"aws stepfunctions start-execution --region {self.region} --state-machine-arn "),
                         state_machine_arn,
                         " --input '{}'",
                     ],

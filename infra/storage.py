@@ -26,9 +26,7 @@ class Storage(Construct):
     logs, and a customer key would cost money every month while the stack is idle.
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: AppConfig
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig) -> None:
         super().__init__(scope, construct_id)
         self.logs_bucket = s3.Bucket(
             self,
@@ -44,21 +42,11 @@ class Storage(Construct):
             **_disposable(),
             **_secure_defaults(),
         )
-        data_removal = (
-            _disposable()
-            if config.destroy_data
-            else {"removal_policy": RemovalPolicy.RETAIN}
-        )
+        data_removal = _disposable() if config.destroy_data else {"removal_policy": RemovalPolicy.RETAIN}
         noncurrent = Duration.days(config.noncurrent_version_days)
-        self.input_bucket = self._bucket(
-            "InputBucket", "input", data_removal, noncurrent
-        )
-        self.results_bucket = self._bucket(
-            "ResultsBucket", "results", data_removal, noncurrent
-        )
-        self.artifacts_bucket = self._bucket(
-            "ArtifactsBucket", "artifacts", _disposable(), None
-        )
+        self.input_bucket = self._bucket("InputBucket", "input", data_removal, noncurrent)
+        self.results_bucket = self._bucket("ResultsBucket", "results", data_removal, noncurrent)
+        self.artifacts_bucket = self._bucket("ArtifactsBucket", "artifacts", _disposable(), None)
 
     def _bucket(
         self,

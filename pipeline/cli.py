@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Sequence
@@ -57,38 +58,99 @@ def parser() -> argparse.ArgumentParser:
     size.add_argument("--components", type=int, help="keep exactly this many components")
     run.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
     run.add_argument("--run-id", help="name of the run folder (default: UTC timestamp)")
+
+    transform = commands.add_parser("transform", help="project new photos with a finished run, without refitting")
+    transform.add_argument("--run", required=True, help="folder of a finished run (local path or s3://)")
+    transform.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        type=_comma_list,
+        metavar="PATHS",
+        help="photo folders to project (comma-separated, repeatable)",
+    )
+    transform.add_argument("--output", help="results go to OUTPUT/RUN_ID/ (default: beside the run)")
+    transform.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
+    transform.add_argument("--run-id", help="name of the new folder (default: UTC timestamp)")
+
+    predict = commands.add_parser("predict", help="top 3 labels of each photo, as JSON lines (no Spark needed)")
+    predict.add_argument("--run", required=True, help="folder of a finished local run")
+    predict.add_argument("photos", nargs="+", metavar="PHOTO")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep the console readable
-    from pipeline.job import OutputError, RunConfig, check_local_output, run, validate
-    from pipeline.progress import Console
-    from pipeline.spark import MissingJava, create_session
+    from pipeline.job import OutputError
+    from pipeline.spark import MissingJava
 
-    console = Console()
     try:
-        options = dict(
-            input=args.input,
-            output=args.output,
-            apply=tuple(p for group in args.apply for p in group),
-            weights=args.weights,
-            preprocessing=args.preprocessing,
-            engine=args.engine,
-            image_size=args.image_size,
-            variance=args.variance,
-            components=args.components,
-            partitions=args.partitions,
-        )
-        config = RunConfig(**options, **({"run_id": args.run_id} if args.run_id else {}))
-        validate(config)
-        check_local_output(config.output)
-        report = run(create_session(), config, console)
+        return {"run": _run, "transform": _transform, "predict": _predict}[args.command](args)
     except (MissingJava, OutputError, *USER_ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.job import RunConfig, check_local_output, run, validate
+
+    options = dict(
+        input=args.input,
+        output=args.output,
+        apply=tuple(p for group in args.apply for p in group),
+        weights=args.weights,
+        preprocessing=args.preprocessing,
+        engine=args.engine,
+        image_size=args.image_size,
+        variance=args.variance,
+        components=args.components,
+        partitions=args.partitions,
+    )
+    config = RunConfig(**options, **({"run_id": args.run_id} if args.run_id else {}))
+    validate(config)
+    check_local_output(config.output)
+    return _summarise(run(_session(), config, _console()))
+
+
+def _transform(args: argparse.Namespace) -> int:
+    from pipeline.job import TransformConfig, check_local_output, transform
+
+    inputs = tuple(p for group in args.input for p in group)
+    config = TransformConfig(
+        args.run, inputs, args.output, args.partitions, **({"run_id": args.run_id} if args.run_id else {})
+    )
+    if config.partitions is not None and config.partitions < 1:
+        raise ValueError(f"--partitions must be at least 1, got {config.partitions}")
+    if config.output:
+        check_local_output(config.output)
+    return _summarise(transform(_session(), config, _console()))
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import predict
+
+    failed = 0
+    for answer in predict(args.run, args.photos):
+        failed += "error" in answer
+        print(json.dumps(answer), flush=True)
+    return 1 if failed else 0
+
+
+def _session():
+    from pipeline.spark import create_session
+
+    return create_session()
+
+
+def _console():
+    from pipeline.progress import Console
+
+    return Console()
+
+
+def _summarise(report: dict) -> int:
     if report["skipped"]:
-        console.say(f"skipped {len(report['skipped'])} unreadable file(s): reasons in report.json")
+        print(f"skipped {len(report['skipped'])} unreadable file(s): reasons in report.json", file=sys.stderr)
     print(f"results: {report['run_dir']}\nreport:  {report['run_dir']}/report.html")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import tempfile
@@ -10,11 +11,14 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import numpy as np
 from pyspark import StorageLevel
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipeline import storage
+from pipeline.classify import MAX_TRAINING_ROWS, Classifier, train
 from pipeline.featurize import featurize
 from pipeline.images import EMPTY_FILE
 from pipeline.model import (
@@ -170,47 +174,131 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, Any]:
-    """Run the whole job; returns the report. Writes `_SUCCESS` last."""
-    validate(config)
-    started = datetime.now(timezone.utc)
-    run_dir = storage.join(storage.to_uri(config.output), config.run_id)
+def _claim_run_dir(spark: SparkSession, output: str, run_id: str) -> str:
+    run_dir = storage.join(storage.to_uri(output), run_id)
     if storage.exists(spark, run_dir):
         raise OutputError(f"run {run_dir} already exists: a run is never overwritten, choose another --run-id")
+    return run_dir
 
+
+def _create_run_dir(spark: SparkSession, run_dir: str, output: str) -> None:
+    try:
+        storage.make_dirs(spark, run_dir)
+    except Exception as error:  # Py4J wraps the Java IOException
+        raise OutputError(f"cannot write to output {output}: {str(error).splitlines()[0]}") from None
+
+
+def _open_sets(spark: SparkSession, console: Console, named_paths: list[tuple[str, str]]) -> list[PhotoSet]:
     with console.stage("list photos"):
-        taken: set[str] = {FIT_SET}
-        sets = [open_photo_set(spark, FIT_SET, config.input)]
-        for path in config.apply:
-            name = set_name(path, taken)
-            taken.add(name)
-            sets.append(open_photo_set(spark, name, path))
+        sets = [open_photo_set(spark, name, path) for name, path in named_paths]
     for photos in sets:
         console.say(
             f"  {photos.name}: {len(photos.photo_paths)} photos, {len(photos.per_label)} labels in {photos.uri}"
         )
+    return sets
+
+
+def _featurize_sets(
+    spark: SparkSession,
+    sets: list[PhotoSet],
+    model: ModelPayload,
+    partitions: int | None,
+    run_dir: str,
+    console: Console,
+) -> tuple[dict[str, str], dict[str, dict[str, Any]], list[dict[str, str]], int]:
+    """Features of every set, written once; returns (parquet per set, counts, skipped, model builds)."""
+    payload = spark.sparkContext.broadcast(model)
+    builds = spark.sparkContext.accumulator(0)
+    cores = spark.sparkContext.defaultParallelism
+    features, counts, skipped = {}, {}, []
+    for photos in sets:
+        tasks = partitions or default_partitions(len(photos.photo_paths), cores)
+        features[photos.name], counts[photos.name], set_skipped = _featurize_set(
+            spark, photos, payload, model, tasks, builds, run_dir, console
+        )
+        counts[photos.name]["partitions"] = tasks
+        skipped += set_skipped
+    payload.unpersist()
+    return features, counts, skipped, int(builds.value)
+
+
+def _project_sets(
+    spark: SparkSession, pca: PipelineModel, k: int, features: dict[str, str], run_dir: str, console: Console
+) -> None:
+    for name, uri in features.items():
+        with console.stage(f"project {name}"):
+            _write_projection(spark, project(pca, spark.read.parquet(uri)), k, run_dir, name)
+
+
+def _pca_rows(spark: SparkSession, run_dir: str, name: str, limit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    frame = spark.read.parquet(storage.join(run_dir, f"pca_{name}.parquet")).select("pca", "label")
+    if limit is not None:
+        frame = frame.orderBy(F.rand(seed=0)).limit(limit)
+    rows = frame.collect()
+    return np.array([row.pca for row in rows], dtype=np.float64).reshape(len(rows), -1), [row.label for row in rows]
+
+
+def _accuracies(spark: SparkSession, classifier: Classifier, run_dir: str, names: list[str]) -> dict[str, Any]:
+    """The classifier's accuracy on each set whose labels it knows (None where it knows none)."""
+    accuracies = {}
+    for name in names:
+        pca, labels = _pca_rows(spark, run_dir, name)
+        accuracies[name] = classifier.accuracy(pca, labels)
+    return accuracies
+
+
+def _model_report(model: ModelPayload, weights: str, builds: int) -> dict[str, Any]:
+    return {
+        "architecture": "MobileNetV2",
+        "weights": weights,
+        "preprocessing": model.preprocessing,
+        "engine": model.engine,
+        "image_size": model.image_size,
+        "feature_dim": FEATURE_DIM,
+        "fingerprint": model.fingerprint,
+        "file": f"feature_model/{model_file(model)}",
+        "builds_on_workers": builds,
+    }
+
+
+def _finish(spark: SparkSession, run_dir: str, report: dict[str, Any], plot_set: str, console: Console) -> dict:
+    """Write report.html, report.json and, last, _SUCCESS."""
+    report["timings_s"] = console.timings
+    with console.stage("report"):
+        points = (
+            spark.read.parquet(storage.join(run_dir, f"pca_{plot_set}.parquet"))
+            .select("label", F.col("pca")[0].alias("pc_1"), F.col("pca")[min(1, report["pca"]["k"] - 1)].alias("pc_2"))
+            .orderBy(F.rand(seed=0))
+            .limit(PROJECTION_POINTS)
+            .toPandas()
+        )
+        storage.write_bytes(spark, storage.join(run_dir, "report.html"), render_html(report, points, plot_set))
+    started = datetime.fromisoformat(report["started_at"])
+    report["timings_s"] = dict(console.timings, total=round((datetime.now(timezone.utc) - started).total_seconds(), 3))
+    report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    storage.write_bytes(spark, storage.join(run_dir, "report.json"), to_json(report))
+    storage.write_bytes(spark, storage.join(run_dir, "_SUCCESS"), b"")
+    return report
+
+
+def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, Any]:
+    """Featurize, fit PCA and a classifier on --input, project every set; returns the report."""
+    validate(config)
+    started = datetime.now(timezone.utc)
+    run_dir = _claim_run_dir(spark, config.output, config.run_id)
+    taken: set[str] = {FIT_SET}
+    named = [(FIT_SET, config.input)]
+    for path in config.apply:
+        named.append((set_name(path, taken), path))
+        taken.add(named[-1][0])
+    sets = _open_sets(spark, console, named)
 
     with console.stage("load model"):
         keras_model, preprocessing = load_driver_model(spark, config)
         model = make_payload(keras_model, config.engine, preprocessing, default_cache_dir())
         del keras_model
-        payload = spark.sparkContext.broadcast(model)
-
-    try:
-        storage.make_dirs(spark, run_dir)
-    except Exception as error:  # Py4J wraps the Java IOException
-        raise OutputError(f"cannot write to output {config.output}: {str(error).splitlines()[0]}") from None
-
-    builds = spark.sparkContext.accumulator(0)
-    cores = spark.sparkContext.defaultParallelism
-    features, counts, skipped = {}, {}, []
-    for photos in sets:
-        partitions = config.partitions or default_partitions(len(photos.photo_paths), cores)
-        features[photos.name], counts[photos.name], set_skipped = _featurize_set(
-            spark, photos, payload, model, partitions, builds, run_dir, console
-        )
-        skipped += set_skipped
-        counts[photos.name]["partitions"] = partitions
+    _create_run_dir(spark, run_dir, config.output)
+    features, counts, skipped, builds = _featurize_sets(spark, sets, model, config.partitions, run_dir, console)
     if counts[FIT_SET]["featurized"] < 2:
         raise InputError(
             f"PCA needs at least 2 readable photos in {config.input}; "
@@ -218,63 +306,129 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         )
 
     with console.stage("fit PCA"):
-        fit = fit_pca(
-            spark.read.parquet(features[FIT_SET]),
-            config.variance if config.components is None else None,
-            config.components,
-        )
+        variance = config.variance if config.components is None else None
+        fit = fit_pca(spark.read.parquet(features[FIT_SET]), variance, config.components)
         fit.model.save(storage.join(run_dir, "pca_model"))
     console.say(f"  k = {fit.k} components explain {sum(fit.explained_variance):.1%} of the variance")
+    _project_sets(spark, fit.model, fit.k, features, run_dir, console)
 
-    for name, uri in features.items():
-        with console.stage(f"project {name}"):
-            _write_projection(spark, project(fit.model, spark.read.parquet(uri)), fit.k, run_dir, name)
-
-    with console.stage("report"):
-        storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
-        report = {
-            "run_id": config.run_id,
-            "run_dir": run_dir,
-            "started_at": started.isoformat(timespec="seconds"),
-            "parameters": asdict(config),
-            "versions": versions(),
-            "model": {
-                "architecture": "MobileNetV2",
-                "weights": config.weights,
-                "preprocessing": model.preprocessing,
-                "engine": model.engine,
-                "image_size": model.image_size,
-                "feature_dim": FEATURE_DIM,
-                "fingerprint": model.fingerprint,
-                "file": f"feature_model/{model_file(model)}",
-                "builds_on_workers": int(builds.value),
-            },
-            "sets": counts,
-            "skipped": skipped,
-            "pca": {
-                "fit_set": FIT_SET,
-                "k": fit.k,
-                "variance_target": config.variance if config.components is None else None,
-                "explained_variance": fit.explained_variance,
-                "cumulative_explained_variance": [sum(fit.explained_variance[: i + 1]) for i in range(fit.k)],
-                "spectrum": fit.spectrum,
-            },
-            "timings_s": console.timings,
-        }
-        storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(report["model"]))
-        points = (
-            spark.read.parquet(storage.join(run_dir, f"pca_{FIT_SET}.parquet"))
-            .select("label", F.col("pca")[0].alias("pc_1"), F.col("pca")[min(1, fit.k - 1)].alias("pc_2"))
-            .orderBy(F.rand(seed=0))
-            .limit(PROJECTION_POINTS)
-            .toPandas()
+    with console.stage("fit classifier"):
+        pca, labels = _pca_rows(spark, run_dir, FIT_SET, limit=MAX_TRAINING_ROWS)
+        classifier = (
+            train(pca, labels, fit.model.stages[0].mean.toArray(), fit.model.stages[1].pc.toArray())
+            if len(set(labels)) >= 2
+            else None
         )
-        storage.write_bytes(spark, storage.join(run_dir, "report.html"), render_html(report, points))
-    report["timings_s"] = dict(console.timings, total=round((datetime.now(timezone.utc) - started).total_seconds(), 3))
-    report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    storage.write_bytes(spark, storage.join(run_dir, "report.json"), to_json(report))
-    storage.write_bytes(spark, storage.join(run_dir, "_SUCCESS"), b"")
-    return report
+        if classifier is not None:
+            storage.write_bytes(spark, storage.join(run_dir, "classifier.json"), classifier.to_json())
+            accuracy = _accuracies(spark, classifier, run_dir, [name for name in features if name != FIT_SET])
+            accuracy[FIT_SET] = classifier.accuracy(pca, labels)
+    storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
+    storage.write_bytes(
+        spark, storage.join(run_dir, "feature_model", "model.json"), to_json(_model_report(model, config.weights, 0))
+    )
+    report = {
+        "command": "run",
+        "run_id": config.run_id,
+        "run_dir": run_dir,
+        "started_at": started.isoformat(timespec="seconds"),
+        "parameters": asdict(config),
+        "versions": versions(),
+        "model": _model_report(model, config.weights, builds),
+        "sets": counts,
+        "skipped": skipped,
+        "pca": {
+            "fit_set": FIT_SET,
+            "k": fit.k,
+            "variance_target": variance,
+            "explained_variance": fit.explained_variance,
+            "cumulative_explained_variance": np.cumsum(fit.explained_variance).tolist(),
+            "spectrum": fit.spectrum,
+        },
+        "classifier": {
+            "kind": "scikit-learn logistic regression on the standardised PCA output, saved as classifier.json",
+            "fitted_on": FIT_SET,
+            "accuracy": accuracy,
+        }
+        if classifier is not None
+        else None,
+    }
+    return _finish(spark, run_dir, report, FIT_SET, console)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What a finished run lends to `transform`: its embedder, PCA and classifier."""
+
+    uri: str
+    report: dict[str, Any]
+    model: ModelPayload
+    pca: PipelineModel
+    classifier: Classifier | None
+
+
+def load_run(spark: SparkSession, run: str) -> FinishedRun:
+    uri = storage.to_uri(run)
+    if not storage.exists(spark, storage.join(uri, "_SUCCESS")):
+        raise InputError(f"{run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded")
+    report = json.loads(storage.read_bytes(spark, storage.join(uri, "report.json")))
+    info = report["model"]
+    blob = storage.read_bytes(spark, storage.join(uri, info["file"]))
+    classifier_json = storage.read_text_if_exists(spark, storage.join(uri, "classifier.json"))
+    return FinishedRun(
+        uri=uri,
+        report=report,
+        model=ModelPayload(info["engine"], info["image_size"], info["preprocessing"], blob),
+        pca=PipelineModel.load(storage.join(uri, "pca_model")),
+        classifier=Classifier.from_json(classifier_json) if classifier_json else None,
+    )
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    run: str
+    inputs: tuple[str, ...]
+    output: str | None = None  # None: beside the run
+    partitions: int | None = None
+    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+
+
+def transform(spark: SparkSession, config: TransformConfig, console: Console) -> dict[str, Any]:
+    """Project new photos with a finished run's embedder and PCA, without refitting anything."""
+    started = datetime.now(timezone.utc)
+    with console.stage("load run"):
+        source = load_run(spark, config.run)
+    output = config.output or source.uri.rstrip("/").rsplit("/", 1)[0]
+    run_dir = _claim_run_dir(spark, output, config.run_id)
+    taken: set[str] = set()
+    named = []
+    for path in config.inputs:
+        named.append((set_name(path, taken), path))
+        taken.add(named[-1][0])
+    sets = _open_sets(spark, console, named)
+    _create_run_dir(spark, run_dir, output)
+    features, counts, skipped, builds = _featurize_sets(spark, sets, source.model, config.partitions, run_dir, console)
+    pca = source.report["pca"]
+    _project_sets(spark, source.pca, pca["k"], features, run_dir, console)
+    accuracy = None
+    if source.classifier is not None:
+        with console.stage("classify"):
+            accuracy = _accuracies(spark, source.classifier, run_dir, list(features))
+    report = {
+        "command": "transform",
+        "run_id": config.run_id,
+        "run_dir": run_dir,
+        "source_run": source.uri,
+        "started_at": started.isoformat(timespec="seconds"),
+        "parameters": asdict(config),
+        "versions": versions(),
+        "model": dict(source.report["model"], builds_on_workers=builds),
+        "sets": counts,
+        "skipped": skipped,
+        "pca": dict(pca, fit_set=f"{pca['fit_set']} of {source.uri}"),
+        "classifier": dict(source.report["classifier"], accuracy=accuracy) if accuracy is not None else None,
+    }
+    return _finish(spark, run_dir, report, named[0][0], console)
 
 
 def model_file(model: ModelPayload) -> str:

@@ -70,16 +70,22 @@ def _labels_plot(per_label: dict[str, int]) -> str:
     return _png(figure)
 
 
-def render_html(report: dict[str, Any], points: pd.DataFrame) -> bytes:
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def render_html(report: dict[str, Any], points: pd.DataFrame, plot_set: str) -> bytes:
     """A self-contained page: summary, the three plots inline, skipped files."""
-    pca, fit_set = report["pca"], report["sets"][report["pca"]["fit_set"]]
+    pca, shown = report["pca"], report["sets"][plot_set]
     plots = [
         ("Cumulative explained variance", _variance_plot(pca["spectrum"], pca["k"], pca.get("variance_target"))),
-        ("First two components, coloured by label", _projection_plot(points)),
-        ("Photos per label (fit set)", _labels_plot(fit_set["featurized_per_label"])),
+        (f"First two components of {plot_set}, coloured by label", _projection_plot(points)),
+        (f"Photos per label ({plot_set})", _labels_plot(shown["featurized_per_label"])),
     ]
+    accuracy = (report.get("classifier") or {}).get("accuracy") or {}
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{s['photos']}</td><td>{s['featurized']}</td><td>{s['skipped']}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td>{s['photos']}</td><td>{s['featurized']}</td><td>{s['skipped']}</td>"
+        f"<td>{_percent(accuracy.get(name))}</td></tr>"
         for name, s in report["sets"].items()
     )
     skipped = "".join(
@@ -93,9 +99,10 @@ def render_html(report: dict[str, Any], points: pd.DataFrame) -> bytes:
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px;text-align:left}}</style>
 </head><body><h1>Fruit features: run {html.escape(report["run_id"])}</h1>
 <p>{pca["k"]} principal components explain {sum(pca["explained_variance"]):.1%} of the variance of
-{fit_set["featurized"]} photos ({html.escape(report["model"]["weights"])} weights, {report["model"]["image_size"]} px,
-{report["model"]["engine"]} engine).</p>
-<table><tr><th>set</th><th>photos</th><th>featurized</th><th>skipped</th></tr>{rows}</table>
+the photos of {html.escape(pca["fit_set"])} ({html.escape(report["model"]["weights"])} weights,
+{report["model"]["image_size"]} px, {report["model"]["engine"]} engine).</p>
+<table><tr><th>set</th><th>photos</th><th>featurized</th><th>skipped</th><th>classifier accuracy</th></tr>
+{rows}</table>
 {figures}
 <h2>Skipped files ({len(report["skipped"])})</h2><table>{skipped}</table>
 <h2>Time per stage</h2><table>{timings}</table></body></html>"""

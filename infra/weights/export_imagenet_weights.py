@@ -16,9 +16,7 @@ STEM = "mobilenet_v2_imagenet"
 def main(output_dir: Path) -> None:
     import keras  # heavy import: only when actually exporting
 
-    model = keras.applications.MobileNetV2(
-        include_top=False, pooling="avg", weights="imagenet"
-    )
+    model = keras.applications.MobileNetV2(include_top=False, pooling="avg", weights="imagenet")
     model.save_weights(output_dir / f"{STEM}.weights.h5")
     # keras.applications.mobilenet_v2.preprocess_input scales to [-1, 1]: "tf" mode.
     (output_dir / f"{STEM}.json").write_text(json.dumps({"preprocessing": "tf"}) + "\n")

@@ -42,8 +42,6 @@ def variant_stack(tmp_path_factory: pytest.TempPathFactory):
     def build(**context: str) -> tuple[Stack, AppConfig]:
         app = App(context=synth_context(tmp_path_factory.mktemp("variant"), **context))
         disable_bundling_if_asked(app)
-        return Stack(
-            app, "Variant", env={"region": "eu-west-3"}
-        ), AppConfig.from_context(app)
+        return Stack(app, "Variant", env={"region": "eu-west-3"}), AppConfig.from_context(app)
 
     return build

@@ -13,9 +13,7 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
 def state_machine(synthesized: Synthesized) -> dict:
-    (resource,) = synthesized.template.find_resources(
-        "AWS::StepFunctions::StateMachine"
-    ).values()
+    (resource,) = synthesized.template.find_resources("AWS::StepFunctions::StateMachine").values()
     return resource["Properties"]
 
 
@@ -37,29 +35,17 @@ def resolve(value: object, names: dict[str, str]) -> str:
 def render(synthesized: Synthesized, names: dict[str, str]) -> dict:
     """The definition as Step Functions would receive it after CloudFormation's substitutions."""
     props = state_machine(synthesized)
-    values = {
-        key: resolve(value, names)
-        for key, value in props["DefinitionSubstitutions"].items()
-    }
-    return json.loads(
-        PLACEHOLDER.sub(lambda m: values[m.group(1)], props["DefinitionString"])
-    )
+    values = {key: resolve(value, names) for key, value in props["DefinitionSubstitutions"].items()}
+    return json.loads(PLACEHOLDER.sub(lambda m: values[m.group(1)], props["DefinitionString"]))
 
 
 def logical_id(synthesized: Synthesized, resource_type: str, prefix: str) -> str:
-    (found,) = [
-        name
-        for name in synthesized.template.find_resources(resource_type)
-        if name.startswith(prefix)
-    ]
+    (found,) = [name for name in synthesized.template.find_resources(resource_type) if name.startswith(prefix)]
     return found
 
 
-def stand_in_names(
-    synthesized: Synthesized, application_id: str, job_role_arn: str
-) -> dict:
+def stand_in_names(synthesized: Synthesized, application_id: str, job_role_arn: str) -> dict:
     return {
-        f"{logical_id(synthesized, 'AWS::EMRServerless::Application', 'Compute')}"
-        ".ApplicationId": application_id,
+        f"{logical_id(synthesized, 'AWS::EMRServerless::Application', 'Compute')}.ApplicationId": application_id,
         f"{logical_id(synthesized, 'AWS::IAM::Role', 'ComputeJobRole')}.Arn": job_role_arn,
     }

@@ -40,9 +40,7 @@ class Synthesized:
         return self.template.to_json()["Resources"]
 
     def metadata(self) -> dict[str, list[dict]]:
-        return json.loads(
-            (self.assembly_dir / f"{STACK_NAME}.metadata.json").read_text()
-        )
+        return json.loads((self.assembly_dir / f"{STACK_NAME}.metadata.json").read_text())
 
 
 def job_package_context(tmp_dir: Path) -> dict[str, str]:
@@ -56,9 +54,7 @@ def job_package_context(tmp_dir: Path) -> dict[str, str]:
     package = tmp_dir / "pipeline"
     package.mkdir(parents=True, exist_ok=True)
     (package / "__init__.py").write_text("")
-    (package / "__main__.py").write_text(
-        "from pipeline.cli import main\n\nraise SystemExit(main())\n"
-    )
+    (package / "__main__.py").write_text("from pipeline.cli import main\n\nraise SystemExit(main())\n")
     return {"job_package_dir": str(package)}
 
 

@@ -57,12 +57,8 @@ def test_pinned_cli_version() -> None:
 def test_cdk_synth_without_docker(tmp_path) -> None:
     result = cdk_synth(tmp_path, "skip_bundling=true")
     assert result.returncode == 0, result.stderr[-3000:]
-    template = json.loads(
-        (tmp_path / "cdk.out" / "FruitsPipeline.template.json").read_text()
-    )
-    assert "AWS::EMRServerless::Application" in {
-        r["Type"] for r in template["Resources"].values()
-    }
+    template = json.loads((tmp_path / "cdk.out" / "FruitsPipeline.template.json").read_text())
+    assert "AWS::EMRServerless::Application" in {r["Type"] for r in template["Resources"].values()}
 
 
 def test_cdk_synth_refuses_a_non_eu_region(tmp_path) -> None:

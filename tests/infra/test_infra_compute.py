@@ -7,8 +7,8 @@ from aws_cdk.assertions import Template
 
 from infra.artifact_uploads import ArtifactUploads
 from infra.compute import Compute
-from infra.config import EMR_RELEASE
 from infra.storage import Storage
+from pipeline.versions import EMR_RELEASE
 
 
 def only(template: Template, resource_type: str) -> tuple[str, dict]:
@@ -17,11 +17,7 @@ def only(template: Template, resource_type: str) -> tuple[str, dict]:
 
 
 def job_role(synthesized) -> tuple[str, dict]:
-    (name,) = [
-        n
-        for n in synthesized.template.find_resources("AWS::IAM::Role")
-        if n.startswith("ComputeJobRole")
-    ]
+    (name,) = [n for n in synthesized.template.find_resources("AWS::IAM::Role") if n.startswith("ComputeJobRole")]
     return name, synthesized.resources[name]
 
 
@@ -73,11 +69,7 @@ def test_job_role_is_trusted_only_by_this_application(synthesized) -> None:
 
 
 def bucket_id(synthesized, prefix: str) -> str:
-    (name,) = [
-        n
-        for n in synthesized.template.find_resources("AWS::S3::Bucket")
-        if n.startswith(prefix)
-    ]
+    (name,) = [n for n in synthesized.template.find_resources("AWS::S3::Bucket") if n.startswith(prefix)]
     return name
 
 
@@ -96,9 +88,7 @@ def test_job_role_reads_input_and_artifacts_writes_results_and_logs_only(
         return [arn, {"Fn::Join": ["", [arn, f"/{keys}"]]}]
 
     logs_arn = {"Fn::GetAtt": [bucket_id(synthesized, "StorageLogsBucket"), "Arn"]}
-    statements = {
-        s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    }
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert statements == {
         "ReadInput": {
             "Sid": "ReadInput",
@@ -136,9 +126,7 @@ def test_job_role_reads_input_and_artifacts_writes_results_and_logs_only(
 def test_python_environment_is_uploaded_under_env(synthesized) -> None:
     prefixes = {
         d["Properties"]["DestinationBucketKeyPrefix"]
-        for d in synthesized.template.find_resources(
-            "Custom::CDKBucketDeployment"
-        ).values()
+        for d in synthesized.template.find_resources("Custom::CDKBucketDeployment").values()
     }
     assert prefixes == {"env/", "job/", "weights/"}
 
@@ -146,9 +134,7 @@ def test_python_environment_is_uploaded_under_env(synthesized) -> None:
 def test_spark_uses_the_packed_environment_for_driver_and_executors(
     synthesized,
 ) -> None:
-    params = synthesized.stack.compute.spark_submit_parameters(
-        "s3://bucket/job/pipeline.zip"
-    )
+    params = synthesized.stack.compute.spark_submit_parameters("s3://bucket/job/pipeline.zip")
     rendered = synthesized.stack.resolve(params)
     text = json.dumps(rendered)
     assert "env/pyspark_env.tar.gz#environment" in text
@@ -166,13 +152,9 @@ def test_spark_uses_the_packed_environment_for_driver_and_executors(
 
 @pytest.fixture(scope="module")
 def arm_template(variant_stack) -> Template:
-    stack, config = variant_stack(
-        architecture="ARM64", max_vcpu="8", max_executors="1", idle_timeout_minutes="2"
-    )
+    stack, config = variant_stack(architecture="ARM64", max_vcpu="8", max_executors="1", idle_timeout_minutes="2")
     storage = Storage(stack, "Storage", config=config)
-    uploads = ArtifactUploads(
-        stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30
-    )
+    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
     Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
     return Template.from_stack(stack)
 

@@ -7,13 +7,13 @@ from aws_cdk import App
 
 from infra.config import (
     DEFAULT_REGION,
-    EMR_RELEASE,
     EU_REGIONS,
     REPO_ROOT,
     AppConfig,
     ConfigError,
     weights_sidecar,
 )
+from pipeline.versions import EMR_RELEASE, SPARK_VERSION
 
 # Spark shipped by each EMR release (Amazon EMR release notes). Bumping EMR_RELEASE
 # means adding its row here, and the test below then checks requirements.txt.
@@ -25,6 +25,7 @@ def config_from(**context: object) -> AppConfig:
 
 
 def test_emr_release_runs_the_spark_pinned_in_requirements() -> None:
+    """pipeline/versions.py names the release and its Spark; pyspark's pin must match."""
     pins = dict(
         re.findall(
             r"^([A-Za-z0-9_.-]+)==(\S+)",
@@ -33,15 +34,7 @@ def test_emr_release_runs_the_spark_pinned_in_requirements() -> None:
         )
     )
     assert EMR_RELEASE.startswith("emr-7."), "EMR 7.x: Amazon Linux 2023 workers"
-    assert SPARK_OF_EMR_RELEASE[EMR_RELEASE] == pins["pyspark"]
-
-
-def test_emr_release_agrees_with_the_job_package_once_merged() -> None:
-    """main's pipeline/versions.py also names the release; both must stay equal."""
-    versions = REPO_ROOT / "pipeline" / "versions.py"
-    if not versions.is_file():
-        pytest.skip("pipeline/versions.py is not on this branch yet")
-    assert f'EMR_RELEASE = "{EMR_RELEASE}"' in versions.read_text()
+    assert SPARK_OF_EMR_RELEASE[EMR_RELEASE] == SPARK_VERSION == pins["pyspark"]
 
 
 def test_defaults_apply_without_context() -> None:
@@ -53,9 +46,7 @@ def test_defaults_apply_without_context() -> None:
 
 
 def test_command_line_strings_are_coerced() -> None:
-    config = config_from(
-        destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64"
-    )
+    config = config_from(destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64")
     assert (config.destroy_data, config.max_vcpu, config.variance) == (True, 64, 0.9)
     assert config.architecture == "ARM64"
 
@@ -81,9 +72,7 @@ def test_eu_regions_are_accepted(region: str) -> None:
     assert config_from(region=region).region == region
 
 
-@pytest.mark.parametrize(
-    "region", ["us-east-1", "eu-west-2", "eu-central-2", "ap-south-1"]
-)
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-2", "eu-central-2", "ap-south-1"])
 def test_non_eu_region_is_refused_with_one_clear_message(region: str) -> None:
     with pytest.raises(ConfigError, match=f"Region '{region}' is not in the EU.*GDPR"):
         config_from(region=region)

@@ -24,18 +24,14 @@ def storage_only(stack, config) -> None:
 
 def with_compute(stack, config) -> dict:
     storage = Storage(stack, "Storage", config=config)
-    uploads = ArtifactUploads(
-        stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30
-    )
+    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
     compute = Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
     return {"storage": storage, "uploads": uploads, "compute": compute}
 
 
 def with_packaging(stack, config) -> None:
     storage = Storage(stack, "Storage", config=config)
-    uploads = ArtifactUploads(
-        stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30
-    )
+    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
     Packaging(stack, "Packaging", config=config, uploads=uploads)
 
 
@@ -52,9 +48,7 @@ def with_orchestration(stack, config) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "build", [storage_only, with_compute, with_packaging, with_orchestration]
-)
+@pytest.mark.parametrize("build", [storage_only, with_compute, with_packaging, with_orchestration])
 def test_construct_has_no_unacknowledged_finding(build, variant_stack) -> None:
     stack, config = variant_stack()
     build(stack, config)
@@ -64,7 +58,5 @@ def test_construct_has_no_unacknowledged_finding(build, variant_stack) -> None:
         assembly = app.synth()
     except RuntimeError as failure:
         pytest.fail(f"cdk-nag findings in {build.__name__}: {failure}")
-    report = json.loads(
-        (Path(assembly.directory) / "validation-report.json").read_text()
-    )
+    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
     assert report["pluginReports"] == []

@@ -21,9 +21,7 @@ EMR_TASKS = {
 
 @pytest.fixture(scope="module")
 def definition(synthesized) -> dict:
-    names = stand_in_names(
-        synthesized, "00fakeapplication", f"arn:aws:iam::{ACCOUNT}:role/job-role"
-    )
+    names = stand_in_names(synthesized, "00fakeapplication", f"arn:aws:iam::{ACCOUNT}:role/job-role")
     return render(synthesized, names)
 
 
@@ -81,27 +79,17 @@ def test_any_failure_or_timeout_stops_the_application_then_fails_with_the_cause(
 
 
 def test_emr_calls_use_the_optimized_sync_integrations(definition) -> None:
-    tasks = {
-        name: state["Resource"]
-        for name, state in definition["States"].items()
-        if state["Type"] == "Task"
-    }
+    tasks = {name: state["Resource"] for name, state in definition["States"].items() if state["Type"] == "Task"}
     assert tasks == EMR_TASKS
     for name in tasks:
-        assert (
-            definition["States"][name]["Parameters"]["ApplicationId"]
-            == "00fakeapplication"
-        )
+        assert definition["States"][name]["Parameters"]["ApplicationId"] == "00fakeapplication"
 
 
 def test_throttling_is_retried_with_backoff(definition) -> None:
     for name in EMR_TASKS:
         retries = definition["States"][name]["Retry"]
         assert any(
-            (
-                "EMRServerless.ThrottlingException" in r["ErrorEquals"]
-                or r["ErrorEquals"] == ["States.ALL"]
-            )
+            ("EMRServerless.ThrottlingException" in r["ErrorEquals"] or r["ErrorEquals"] == ["States.ALL"])
             and r["BackoffRate"] > 1
             and r["MaxAttempts"] >= 3
             for r in retries
@@ -133,9 +121,7 @@ def test_job_run_parameters(definition) -> None:
     ):
         assert f"'{flag}'" in arguments
     assert arguments.startswith("States.Array('run', ")
-    log_uri = parameters["ConfigurationOverrides"]["MonitoringConfiguration"][
-        "S3MonitoringConfiguration"
-    ]["LogUri"]
+    log_uri = parameters["ConfigurationOverrides"]["MonitoringConfiguration"]["S3MonitoringConfiguration"]["LogUri"]
     assert log_uri.endswith("/emr-serverless/")
 
 
@@ -156,26 +142,20 @@ def test_execution_logs_and_traces(synthesized) -> None:
     props = state_machine(synthesized)
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["TracingConfiguration"] == {"Enabled": True}
-    log_group_id = logical_id(
-        synthesized, "AWS::Logs::LogGroup", "OrchestrationExecutionLogs"
-    )
+    log_group_id = logical_id(synthesized, "AWS::Logs::LogGroup", "OrchestrationExecutionLogs")
     log_group = synthesized.resources[log_group_id]
     assert log_group["Properties"]["RetentionInDays"] == 30
     assert log_group["DeletionPolicy"] == "Delete"
 
 
 def state_machine_policy(synthesized) -> list[dict]:
-    policy = synthesized.resources[
-        logical_id(synthesized, "AWS::IAM::Policy", "OrchestrationStateMachineRole")
-    ]
+    policy = synthesized.resources[logical_id(synthesized, "AWS::IAM::Policy", "OrchestrationStateMachineRole")]
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
 def test_role_calls_exactly_the_integrations_on_this_application(synthesized) -> None:
     statements = {s.get("Sid"): s for s in state_machine_policy(synthesized)}
-    application_id = logical_id(
-        synthesized, "AWS::EMRServerless::Application", "Compute"
-    )
+    application_id = logical_id(synthesized, "AWS::EMRServerless::Application", "Compute")
     application_arn = {"Fn::GetAtt": [application_id, "Arn"]}
     assert statements["ManageApplication"]["Action"] == [
         "emr-serverless:GetApplication",
@@ -188,9 +168,7 @@ def test_role_calls_exactly_the_integrations_on_this_application(synthesized) ->
         "emr-serverless:CancelJobRun",
         "emr-serverless:GetJobRun",
     ]
-    assert statements["WatchJobRuns"]["Resource"] == {
-        "Fn::Join": ["", [application_arn, "/jobruns/*"]]
-    }
+    assert statements["WatchJobRuns"]["Resource"] == {"Fn::Join": ["", [application_arn, "/jobruns/*"]]}
     rules = json.dumps(statements["SyncIntegrationRules"]["Resource"])
     assert "rule/StepFunctionsGetEventsForEMRServerlessApplicationRule" in rules
     assert "rule/StepFunctionsGetEventsForEMRServerlessJobRule" in rules
@@ -198,16 +176,12 @@ def test_role_calls_exactly_the_integrations_on_this_application(synthesized) ->
 
 
 def test_role_passes_exactly_the_job_role_to_emr_serverless(synthesized) -> None:
-    pass_role = [
-        s for s in state_machine_policy(synthesized) if "iam:PassRole" in s["Action"]
-    ]
+    pass_role = [s for s in state_machine_policy(synthesized) if "iam:PassRole" in s["Action"]]
     (statement,) = pass_role
     assert statement["Action"] == "iam:PassRole"
     role_id = logical_id(synthesized, "AWS::IAM::Role", "ComputeJobRole")
     assert statement["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert statement["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}
-    }
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}}
 
 
 def test_only_log_delivery_and_tracing_use_a_wildcard_resource(synthesized) -> None:
@@ -220,9 +194,7 @@ def test_only_log_delivery_and_tracing_use_a_wildcard_resource(synthesized) -> N
 
 def test_definition_passes_asl_validator(definition, tmp_path) -> None:
     if not ASL_VALIDATOR.exists():
-        pytest.fail(
-            "node_modules/.bin/asl-validator is missing: run `npm ci` at the repo root"
-        )
+        pytest.fail("node_modules/.bin/asl-validator is missing: run `npm ci` at the repo root")
     definition_file = tmp_path / "state_machine.json"
     definition_file.write_text(json.dumps(definition))
     result = subprocess.run(

@@ -20,9 +20,7 @@ def make_package(root: Path) -> Path:
     package = root / "pipeline"
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "__main__.py").write_text(
-        "from pipeline.cli import main\nraise SystemExit(main())\n"
-    )
+    (package / "__main__.py").write_text("from pipeline.cli import main\nraise SystemExit(main())\n")
     (package / "cli.py").write_text("def main():\n    return 0\n")
     (package / "sub" / "__init__.py").write_text("")
     (package / "sub" / "report.html").write_text("<html></html>")
@@ -37,9 +35,7 @@ def test_job_bundle_is_an_importable_zip_and_the_entry_point(tmp_path) -> None:
     output.mkdir()
     _bundle_job(package, output)
     assert sorted(p.name for p in output.iterdir()) == ["entrypoint.py", "pipeline.zip"]
-    assert (output / "entrypoint.py").read_text() == (
-        package / "__main__.py"
-    ).read_text()
+    assert (output / "entrypoint.py").read_text() == (package / "__main__.py").read_text()
     with zipfile.ZipFile(output / "pipeline.zip") as archive:
         assert sorted(archive.namelist()) == [
             "pipeline/__init__.py",
@@ -66,17 +62,13 @@ def test_job_and_weights_locations(synthesized) -> None:
     stack = synthesized.stack
     assert resolved(stack, packaging.entry_point_uri).endswith('/job/entrypoint.py"]]}')
     assert resolved(stack, packaging.py_files_uri).endswith('/job/pipeline.zip"]]}')
-    assert resolved(stack, packaging.weights_uri).endswith(
-        '/weights/mobilenet_v2_imagenet.weights.h5"]]}'
-    )
+    assert resolved(stack, packaging.weights_uri).endswith('/weights/mobilenet_v2_imagenet.weights.h5"]]}')
 
 
 def packaging_for(variant_stack, **context: str) -> tuple[Stack, Packaging]:
     stack, config = variant_stack(**context)
     storage = Storage(stack, "Storage", config=config)
-    uploads = ArtifactUploads(
-        stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30
-    )
+    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
     return stack, Packaging(stack, "Packaging", config=config, uploads=uploads)
 
 
@@ -85,9 +77,7 @@ def test_weights_from_a_file_keep_its_name(tmp_path, variant_stack) -> None:
     weights.write_bytes(b"h5")
     (tmp_path / "finetuned.json").write_text('{"preprocessing": "tf"}')
     stack, packaging = packaging_for(variant_stack, weights=str(weights))
-    assert resolved(stack, packaging.weights_uri).endswith(
-        '/weights/finetuned.weights.h5"]]}'
-    )
+    assert resolved(stack, packaging.weights_uri).endswith('/weights/finetuned.weights.h5"]]}')
 
 
 def test_a_package_without_entry_point_is_refused(tmp_path, variant_stack) -> None:
@@ -96,9 +86,7 @@ def test_a_package_without_entry_point_is_refused(tmp_path, variant_stack) -> No
         packaging_for(variant_stack, job_package_dir=str(tmp_path / "pipeline"))
 
 
-def test_local_bundling_stages_job_and_weights_for_upload(
-    tmp_path, variant_stack
-) -> None:
+def test_local_bundling_stages_job_and_weights_for_upload(tmp_path, variant_stack) -> None:
     """Real CDK local bundling (no Docker): what `cdk deploy` would upload from this machine."""
     weights = tmp_path / "finetuned.weights.h5"
     weights.write_bytes(b"h5")

@@ -31,9 +31,7 @@ def sdk_stand_ins(definition: dict) -> dict:
     for state in definition["States"].values():
         resource = state.get("Resource", "")
         if resource.startswith("arn:aws:states:::emr-serverless:"):
-            api = resource.removeprefix(
-                "arn:aws:states:::emr-serverless:"
-            ).removesuffix(".sync")
+            api = resource.removeprefix("arn:aws:states:::emr-serverless:").removesuffix(".sync")
             # moto names the SDK service as boto3 does (Step Functions says emrserverless).
             state["Resource"] = f"arn:aws:states:::aws-sdk:emr-serverless:{api}"
     return definition
@@ -42,9 +40,7 @@ def sdk_stand_ins(definition: dict) -> dict:
 def api_cased(value: object) -> object:
     """{"JobDriver": {"SparkSubmit": ...}} -> {"jobDriver": {"sparkSubmit": ...}}, keys only."""
     if isinstance(value, dict):
-        return {
-            key[0].lower() + key[1:]: api_cased(item) for key, item in value.items()
-        }
+        return {key[0].lower() + key[1:]: api_cased(item) for key, item in value.items()}
     return value
 
 
@@ -62,24 +58,19 @@ def aws(monkeypatch):
         normalise_parameters,
     )
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield {
-            name: boto3.client(name, region_name=REGION)
-            for name in ("stepfunctions", "emr-serverless", "iam")
-        }
+        yield {name: boto3.client(name, region_name=REGION) for name in ("stepfunctions", "emr-serverless", "iam")}
 
 
 def run(aws, synthesized, job_role_account: str, execution_input: dict) -> dict:
     emr = aws["emr-serverless"]
-    application_id = emr.create_application(
-        name="pipeline", releaseLabel="emr-7.10.0", type="SPARK", clientToken="t"
-    )["applicationId"]
+    application_id = emr.create_application(name="pipeline", releaseLabel="emr-7.10.0", type="SPARK", clientToken="t")[
+        "applicationId"
+    ]
     role_arn = aws["iam"].create_role(
         RoleName="sfn",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
-    names = stand_in_names(
-        synthesized, application_id, f"arn:aws:iam::{job_role_account}:role/job-role"
-    )
+    names = stand_in_names(synthesized, application_id, f"arn:aws:iam::{job_role_account}:role/job-role")
     definition = sdk_stand_ins(render(synthesized, names))
     machine_arn = aws["stepfunctions"].create_state_machine(
         name="run", definition=json.dumps(definition), roleArn=role_arn
@@ -93,14 +84,8 @@ def run(aws, synthesized, job_role_account: str, execution_input: dict) -> dict:
         if execution["status"] != "RUNNING":
             break
         time.sleep(0.2)
-    history = aws["stepfunctions"].get_execution_history(executionArn=execution_arn)[
-        "events"
-    ]
-    entered = [
-        e["stateEnteredEventDetails"]["name"]
-        for e in history
-        if "stateEnteredEventDetails" in e
-    ]
+    history = aws["stepfunctions"].get_execution_history(executionArn=execution_arn)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     return {
         "execution": execution,
         "entered": entered,
@@ -112,19 +97,15 @@ def run(aws, synthesized, job_role_account: str, execution_input: dict) -> dict:
 def job_arguments(result: dict) -> dict[str, str]:
     """The entry point arguments of the one job run, as {flag: value} after "run"."""
     emr = result["emr"]
-    (job_run,) = emr.list_job_runs(
-        applicationId=result["application"]["applicationId"]
-    )["jobRuns"]
-    arguments = emr.get_job_run(
-        applicationId=job_run["applicationId"], jobRunId=job_run["id"]
-    )["jobRun"]["jobDriver"]["sparkSubmit"]["entryPointArguments"]
+    (job_run,) = emr.list_job_runs(applicationId=result["application"]["applicationId"])["jobRuns"]
+    arguments = emr.get_job_run(applicationId=job_run["applicationId"], jobRunId=job_run["id"])["jobRun"]["jobDriver"][
+        "sparkSubmit"
+    ]["entryPointArguments"]
     assert arguments[0] == "run"
     return dict(zip(arguments[1::2], arguments[2::2], strict=True))
 
 
-def test_defaults_only_run_submits_the_job_and_stops_the_application(
-    aws, synthesized
-) -> None:
+def test_defaults_only_run_submits_the_job_and_stops_the_application(aws, synthesized) -> None:
     result = run(aws, synthesized, ACCOUNT, {})
     assert result["execution"]["status"] == "SUCCEEDED", result["execution"]
     assert result["entered"][-3:] == ["RunJob", "StopApplication", "Succeeded"]
@@ -137,9 +118,7 @@ def test_defaults_only_run_submits_the_job_and_stops_the_application(
     assert (options["--run-id"], options["--apply"]) == ("run-42", "")
 
 
-def test_execution_input_overrides_defaults_and_adds_apply_sets(
-    aws, synthesized
-) -> None:
+def test_execution_input_overrides_defaults_and_adds_apply_sets(aws, synthesized) -> None:
     result = run(
         aws,
         synthesized,
@@ -159,9 +138,7 @@ def test_execution_input_overrides_defaults_and_adds_apply_sets(
     assert options["--output"].endswith("/runs/")
 
 
-def test_a_refused_job_stops_the_application_and_fails_with_the_cause(
-    aws, synthesized
-) -> None:
+def test_a_refused_job_stops_the_application_and_fails_with_the_cause(aws, synthesized) -> None:
     result = run(aws, synthesized, OTHER_ACCOUNT, {})
     execution = result["execution"]
     assert execution["status"] == "FAILED"

@@ -51,9 +51,7 @@ def test_every_bucket_is_private_encrypted_and_tls_only(synthesized) -> None:
                                     "Effect": "Deny",
                                     "Action": "s3:*",
                                     "Principal": {"AWS": "*"},
-                                    "Condition": {
-                                        "Bool": {"aws:SecureTransport": "false"}
-                                    },
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                                 }
                             )
                         ]
@@ -66,11 +64,9 @@ def test_every_bucket_is_private_encrypted_and_tls_only(synthesized) -> None:
 def test_every_bucket_aborts_incomplete_uploads(synthesized) -> None:
     for name, resource in buckets(synthesized.template).items():
         rules = resource["Properties"]["LifecycleConfiguration"]["Rules"]
-        assert any(
-            rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
-            == 7
-            for rule in rules
-        ), name
+        assert any(rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 7 for rule in rules), (
+            name
+        )
 
 
 def test_access_logs_go_to_the_logs_bucket(synthesized) -> None:
@@ -80,16 +76,11 @@ def test_access_logs_go_to_the_logs_bucket(synthesized) -> None:
         logging = bucket(template, prefix)["Properties"]["LoggingConfiguration"]
         assert logging["DestinationBucketName"] == {"Ref": logs_id}
         assert logging["LogFilePrefix"].startswith("access-logs/")
-    assert (
-        "LoggingConfiguration"
-        not in bucket(template, "StorageLogsBucket")["Properties"]
-    )
+    assert "LoggingConfiguration" not in bucket(template, "StorageLogsBucket")["Properties"]
 
 
 def test_logs_expire_after_the_configured_days(synthesized) -> None:
-    rules = bucket(synthesized.template, "StorageLogsBucket")["Properties"][
-        "LifecycleConfiguration"
-    ]["Rules"]
+    rules = bucket(synthesized.template, "StorageLogsBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
     assert {
         "Id": "expire-logs",
         "Status": "Enabled",
@@ -101,13 +92,10 @@ def test_data_is_versioned_and_kept_on_destroy_by_default(synthesized) -> None:
     template = synthesized.template
     for prefix in DATA_BUCKETS:
         resource = bucket(template, prefix)
-        assert resource["Properties"]["VersioningConfiguration"] == {
-            "Status": "Enabled"
-        }
+        assert resource["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     auto_deleted = {
-        r["Properties"]["BucketName"]["Ref"]
-        for r in template.find_resources("Custom::S3AutoDeleteObjects").values()
+        r["Properties"]["BucketName"]["Ref"] for r in template.find_resources("Custom::S3AutoDeleteObjects").values()
     }
     assert auto_deleted == {logical_id(template, p) for p in DISPOSABLE_BUCKETS}
 
@@ -115,10 +103,7 @@ def test_data_is_versioned_and_kept_on_destroy_by_default(synthesized) -> None:
 def test_artifacts_and_logs_are_deleted_with_the_stack(synthesized) -> None:
     for prefix in DISPOSABLE_BUCKETS:
         assert bucket(synthesized.template, prefix)["DeletionPolicy"] == "Delete"
-    assert (
-        "VersioningConfiguration"
-        not in bucket(synthesized.template, "StorageArtifactsBucket")["Properties"]
-    )
+    assert "VersioningConfiguration" not in bucket(synthesized.template, "StorageArtifactsBucket")["Properties"]
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +120,5 @@ def test_destroy_data_empties_and_deletes_input_and_results(
     for prefix in (*DATA_BUCKETS, *DISPOSABLE_BUCKETS):
         assert bucket(template, prefix)["DeletionPolicy"] == "Delete"
     assert len(template.find_resources("Custom::S3AutoDeleteObjects")) == 4
-    rules = bucket(template, "StorageLogsBucket")["Properties"][
-        "LifecycleConfiguration"
-    ]["Rules"]
+    rules = bucket(template, "StorageLogsBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rules[0]["ExpirationInDays"] == 7

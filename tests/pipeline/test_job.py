@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.reduce import choose_k
-from tests.conftest import REPO, copy_sample
+from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
 
 GOOD = 30  # 3 photos x 10 labels
@@ -145,14 +145,16 @@ def test_executors_touch_no_keras_cache(finished_run, keras_home):
     assert downloaded(keras_home) == []
 
 
-def test_keras_engine_and_apply_sets(spark, finished_run, inputs, weights, tmp_path, keras_home):
-    """The Keras engine gives the TF Lite features; --apply projects more sets with the same PCA."""
+def features_by_path(spark, run_dir: Path) -> dict[str, np.ndarray]:
+    rows = spark.read.parquet(str(run_dir / "features_train.parquet")).collect()
+    return {r.path: np.array(r.features) for r in rows}
+
+
+def test_keras_engine_gives_the_tflite_features(spark, finished_run, inputs, weights, tmp_path, keras_home):
     run_dir, _ = finished_run
     code = run_cli(
         "--input",
         str(inputs["train"]),
-        "--apply",
-        str(inputs["validation"]),
         "--output",
         str(tmp_path),
         "--weights",
@@ -167,20 +169,119 @@ def test_keras_engine_and_apply_sets(spark, finished_run, inputs, weights, tmp_p
         "keras",
     )
     assert code == 0
-    report = json.loads((tmp_path / "keras" / "report.json").read_text())
-    assert report["pca"]["k"] == 5 and report["sets"]["validation"]["featurized"] == 4
-
-    def features(folder: Path) -> dict[str, np.ndarray]:
-        rows = spark.read.parquet(str(folder / "features_train.parquet")).collect()
-        return {r.path: np.array(r.features) for r in rows}
-
-    lite, keras = features(run_dir), features(tmp_path / "keras")
+    assert json.loads((tmp_path / "keras" / "report.json").read_text())["pca"]["k"] == 5
+    lite, keras = features_by_path(spark, run_dir), features_by_path(spark, tmp_path / "keras")
     assert lite.keys() == keras.keys()
     cosine = [lite[p] @ keras[p] / np.linalg.norm(lite[p]) / np.linalg.norm(keras[p]) for p in lite]
     assert min(cosine) >= 0.999
-    with open(tmp_path / "keras" / "pca_validation.csv") as file:
-        assert len(file.readlines()) == 1 + 4
     assert downloaded(keras_home) == []
+
+
+@pytest.fixture(scope="module")
+def fit_apply_run(spark, inputs, weights, tmp_path_factory):
+    """The first run's parameters, plus a validation set to project."""
+    output = tmp_path_factory.mktemp("fit_apply")
+    assert (
+        run_cli(
+            "--input",
+            str(inputs["train"]),
+            "--apply",
+            str(inputs["validation"]),
+            "--output",
+            str(output),
+            "--weights",
+            weights,
+            "--image-size",
+            "96",
+            "--run-id",
+            "apply",
+        )
+        == 0
+    )
+    return output / "apply", json.loads((output / "apply" / "report.json").read_text())
+
+
+def pca_rows(spark, path: Path) -> dict[str, np.ndarray]:
+    return {r.path: np.array(r.pca) for r in spark.read.parquet(str(path)).collect()}
+
+
+def test_pca_is_fitted_on_the_fit_set_only(finished_run, fit_apply_run):
+    from pyspark.ml import PipelineModel
+
+    alone, with_apply = (PipelineModel.load(str(run / "pca_model")) for run in (finished_run[0], fit_apply_run[0]))
+    np.testing.assert_allclose(alone.stages[0].mean.toArray(), with_apply.stages[0].mean.toArray(), atol=1e-9)
+    np.testing.assert_allclose(
+        np.abs(alone.stages[1].pc.toArray()), np.abs(with_apply.stages[1].pc.toArray()), atol=1e-6
+    )
+
+
+def test_apply_sets_get_their_own_outputs_and_accuracy(fit_apply_run):
+    run_dir, report = fit_apply_run
+    assert report["sets"]["validation"]["featurized"] == 4 and report["pca"]["fit_set"] == "train"
+    with open(run_dir / "pca_validation.csv") as file:
+        assert len(file.readlines()) == 1 + 4
+    assert 0 <= report["classifier"]["accuracy"]["validation"] <= 1
+    assert report["classifier"]["accuracy"]["train"] >= 0.9
+
+
+def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path):
+    run_dir, _ = finished_run
+    assert (
+        main(
+            [
+                "transform",
+                "--run",
+                str(run_dir),
+                "--input",
+                str(inputs["validation"]),
+                "--output",
+                str(tmp_path),
+                "--run-id",
+                "new",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "new" / "report.json").read_text())
+    assert report["command"] == "transform" and report["pca"]["k"] == finished_run[1]["pca"]["k"]
+    assert not (tmp_path / "new" / "pca_model").exists()
+    projected = pca_rows(spark, tmp_path / "new" / "pca_validation.parquet")
+    expected = pca_rows(spark, fit_apply_run[0] / "pca_validation.parquet")
+    assert projected.keys() == expected.keys()
+    for path, row in projected.items():
+        np.testing.assert_allclose(np.abs(row), np.abs(expected[path]), rtol=1e-4, atol=1e-4)
+
+
+def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys):
+    assert main(["transform", "--run", str(tmp_path), "--input", str(inputs["validation"])]) == 2
+    assert "not a finished run" in capsys.readouterr().err
+
+
+def test_predict_names_the_fruit_of_new_photos(finished_run, tmp_path, capsys, sample_photo):
+    run_dir, _ = finished_run
+    unseen = [sorted(folder.glob("*.jpg"))[-1] for folder in sorted(SAMPLE.iterdir()) if folder.is_dir()]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(sample_photo[:100])
+    code = main(["predict", "--run", str(run_dir), *map(str, unseen), str(broken)])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1  # one photo failed
+    assert [a["photo"] for a in answers] == [*map(str, unseen), str(broken)]
+    assert "truncated" in answers[-1]["error"] and "top" not in answers[-1]
+    right = 0
+    for photo, answer in zip(unseen, answers):
+        assert len(answer["top"]) == 3 and sum(t["score"] for t in answer["top"]) <= 1.0001
+        right += answer["top"][0]["label"] == photo.parent.name
+    assert right >= 8  # trained on 3 photos a label
+
+
+def test_predict_computes_the_job_features(spark, finished_run):
+    from pipeline.predict import load_predictor
+
+    run_dir, _ = finished_run
+    predictor = load_predictor(str(run_dir))
+    for path, features in list(features_by_path(spark, run_dir).items())[:5]:
+        content = Path(path.removeprefix("file:")).read_bytes()
+        np.testing.assert_allclose(predictor.features(content), features, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,151 @@
+"""Speed: the job against the plain single-process Keras loop, at several image sizes.
+
+For each size: the job in a fresh process runs twice on the same photos (the first run
+is cold: Spark start-up, model conversion with an empty cache, worker start; the second
+measures the feature stage warm), then the baseline (bench/baseline.py) runs in its own
+process with the job's k. Prints a table and one JSON line. Usage:
+python bench/benchmark.py [--input DIR] [--weights FILE] [--sizes 96 128 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared"
+
+from bench.proctree import run_measured  # noqa: E402
+
+
+def child(args: argparse.Namespace) -> None:
+    """Two job runs in one process: cold, then warm; prints their timings as JSON."""
+    start = time.perf_counter()
+    os.environ["PIPELINE_MODEL_CACHE"] = "off"  # cold means converting the model too
+    from pipeline.job import RunConfig, run
+    from pipeline.progress import Console
+    from pipeline.spark import create_session
+
+    spark = create_session()
+    reports = []
+    for run_id in ("cold", "warm"):
+        config = RunConfig(args.input, args.output, weights=args.weights, image_size=args.image_size, run_id=run_id)
+        began = time.perf_counter()
+        reports.append(run(spark, config, Console()))
+        reports[-1]["wall_s"] = time.perf_counter() - began
+    cold, warm = reports
+    print(
+        json.dumps(
+            {
+                "photos": warm["sets"]["train"]["featurized"],
+                "k": warm["pca"]["k"],
+                "cold_in_process_s": round(time.perf_counter() - start - warm["wall_s"], 2),
+                "cold_featurize_s": cold["timings_s"]["featurize train"],
+                "warm_featurize_s": warm["timings_s"]["featurize train"],
+                "warm_run_s": round(warm["wall_s"], 2),
+                "cold_timings_s": cold["timings_s"],
+            }
+        )
+    )
+
+
+def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
+    output = scratch / f"job-{size}"
+    job = run_measured(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--input",
+            args.input,
+            "--weights",
+            args.weights,
+            "--image-size",
+            str(size),
+            "--output",
+            str(output),
+        ]
+    )
+    if job.returncode:
+        raise SystemExit(f"job at {size} px failed:\n{job.stderr[-3000:]}")
+    result = json.loads(job.stdout.strip().splitlines()[-1])
+    cold_s = job.seconds - result["warm_run_s"]  # the whole first run, interpreter start included
+    baseline = run_measured(
+        [
+            sys.executable,
+            str(REPO / "bench" / "baseline.py"),
+            "--input",
+            args.input,
+            "--weights",
+            args.weights,
+            "--image-size",
+            str(size),
+            "--k",
+            str(result["k"]),
+            "--csv",
+            str(scratch / f"baseline-{size}.csv"),
+        ]
+    )
+    if baseline.returncode:
+        raise SystemExit(f"baseline at {size} px failed:\n{baseline.stderr[-3000:]}")
+    base = json.loads(baseline.stdout.strip().splitlines()[-1])
+    photos = result["photos"]
+    return {
+        "image_size": size,
+        "photos": photos,
+        "k": result["k"],
+        "baseline_features_per_s": round(photos / base["features_s"], 1),
+        "job_warm_features_per_s": round(photos / result["warm_featurize_s"], 1),
+        "warm_ratio": round(base["features_s"] / result["warm_featurize_s"], 2),
+        "baseline_total_s": round(baseline.seconds, 1),
+        "job_cold_total_s": round(cold_s, 1),
+        "cold_ratio": round(baseline.seconds / cold_s, 2),
+        "job_peak_rss_gb": round(job.peak_rss_bytes / 1e9, 2),
+        "baseline_peak_rss_gb": round(baseline.peak_rss_bytes / 1e9, 2),
+        "job_cold_stages_s": result["cold_timings_s"],
+    }
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__)
+    options.add_argument("--input", default=str(SHARED / "data" / "fruits360-10"))
+    options.add_argument("--weights", default=str(SHARED / "models" / "mobilenet_v2_imagenet_no_top.weights.h5"))
+    options.add_argument("--sizes", type=int, nargs="+", default=[96, 128, 224])
+    options.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    options.add_argument("--image-size", type=int, help=argparse.SUPPRESS)
+    options.add_argument("--output", help=argparse.SUPPRESS)
+    args = options.parse_args()
+    if args.child:
+        return child(args)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        for size in args.sizes:
+            rows.append(measure(size, args, Path(scratch)))
+            print(f"measured {size} px", file=sys.stderr, flush=True)
+    columns = [
+        "image_size",
+        "photos",
+        "k",
+        "baseline_features_per_s",
+        "job_warm_features_per_s",
+        "warm_ratio",
+        "baseline_total_s",
+        "job_cold_total_s",
+        "cold_ratio",
+        "job_peak_rss_gb",
+        "baseline_peak_rss_gb",
+    ]
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    print(json.dumps({"benchmark": "speed", "cores": os.cpu_count(), "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
