@@ -9,6 +9,7 @@ WEIGHTS ?= $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),imagenet)
 INPUT ?= data/sample
 OUTPUT ?= output
 export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 .PHONY: demo test lint quality bench synth prerequisites clean

@@ -21,13 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared"
 
-from bench.proctree import run_measured  # noqa: E402
+from bench.proctree import Measured, run_measured  # noqa: E402
 
 
 def child(args: argparse.Namespace) -> None:
     """Two job runs in one process: cold, then warm; prints their timings as JSON."""
     start = time.perf_counter()
-    os.environ["PIPELINE_MODEL_CACHE"] = "off"  # cold means converting the model too
+    # Cold converts the model into an empty cache; warm finds it there, so that the gap between
+    # the two feature stages stays short of PySpark's one-minute idle timeout for Python workers.
+    os.environ["PIPELINE_MODEL_CACHE"] = tempfile.mkdtemp(prefix="model-cache-")
     from pipeline.job import RunConfig, run
     from pipeline.progress import Console
     from pipeline.spark import create_session
@@ -53,6 +55,13 @@ def child(args: argparse.Namespace) -> None:
             }
         )
     )
+
+
+def last_json(measured: Measured, what: str) -> dict:
+    """The JSON line a measured child printed last; its error output if it failed."""
+    if measured.returncode:
+        raise SystemExit(f"{what} failed:\n{measured.stderr[-3000:]}")
+    return json.loads(measured.stdout.strip().splitlines()[-1])
 
 
 def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
@@ -92,9 +101,7 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
             str(scratch / f"baseline-{size}.csv"),
         ]
     )
-    if baseline.returncode:
-        raise SystemExit(f"baseline at {size} px failed:\n{baseline.stderr[-3000:]}")
-    base = json.loads(baseline.stdout.strip().splitlines()[-1])
+    base = last_json(baseline, f"baseline at {size} px")
     photos = result["photos"]
     return {
         "image_size": size,

