@@ -81,9 +81,7 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
             str(output),
         ]
     )
-    if job.returncode:
-        raise SystemExit(f"job at {size} px failed:\n{job.stderr[-3000:]}")
-    result = json.loads(job.stdout.strip().splitlines()[-1])
+    result = last_json(job, f"job at {size} px")
     cold_s = job.seconds - result["warm_run_s"]  # the whole first run, interpreter start included
     baseline = run_measured(
         [

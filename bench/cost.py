@@ -13,8 +13,8 @@ region-independent part, the resources one run uses, follows from:
 - the job's fixed stages (PCA, CSV, report) on the driver, from the local runs.
 The prices turn that into money; they differ by region and architecture and must be
 read from the AWS pricing page for eu-west-3 and eu-west-1 (`--prices`, a JSON file
-{"name": {"vcpu_hour": x, "gb_hour": y}, ...}). The defaults below are placeholders
-marked as such in the output, not quotes.
+{"name": {"vcpu_hour": x, "gb_hour": y}, ...}). The defaults below are the us-east-1 list
+rates as remembered, not verifiable from an offline machine: placeholders, labelled so.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ FIXED_S = 60.0  # assumed: driver-only stages (listing, model conversion, PCA, C
 MINIMUM_S = 60.0
 
 PLACEHOLDER_PRICES = {
-    "x86_64 (placeholder: set the regional price)": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
-    "arm64 (placeholder: set the regional price)": {"vcpu_hour": 0.042094, "gb_hour": 0.004628},
+    "x86_64, us-east-1 rate as remembered (unverified)": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
+    "arm64, us-east-1 rate as remembered (unverified)": {"vcpu_hour": 0.042094, "gb_hour": 0.004628},
 }
 
 

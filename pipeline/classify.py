@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_TRAINING_ROWS = 200_000
-"""Photos the classifier is fitted on at most (a random sample of larger fit sets)."""
+MAX_TRAINING_ROWS = 20_000
+"""Photos the classifier is fitted (and scored) on at most: a random sample of larger sets.
+
+A linear model on k ~ 100 components needs far fewer; more only grows the driver's memory
+(measured: peak memory 1.4x from 5,107 to 81,712 photos before this cap and on-disk caching).
+"""
 
 
 @dataclass(frozen=True)

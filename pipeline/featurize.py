@@ -8,12 +8,14 @@ avoids materialising decoded pixels between stages (2x faster, far less memory).
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 from pyspark import Accumulator, Broadcast
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 
@@ -53,13 +55,37 @@ def cached_embedder(payload: Broadcast, fingerprint: str, builds: Accumulator) -
     return _EMBEDDERS[fingerprint]
 
 
+def timed(embed: Embedder, seconds: Accumulator) -> Embedder:
+    """`embed`, adding the time it takes to `seconds`."""
+
+    def run(images: np.ndarray) -> np.ndarray:
+        began = time.perf_counter()
+        features = embed(images)
+        seconds.add(time.perf_counter() - began)
+        return features
+
+    return run
+
+
+@dataclass(frozen=True)
+class WorkerCounters:
+    """What the workers report back (accumulators: updated as tasks finish)."""
+
+    builds: Accumulator  # models built
+    done: Accumulator  # photos handled
+    python_seconds: Accumulator  # time in the UDF: decoding, the model, building the result
+    model_seconds: Accumulator  # of which in the model
+
+    @staticmethod
+    def create(spark: SparkSession) -> WorkerCounters:
+        context = spark.sparkContext
+        return WorkerCounters(
+            context.accumulator(0), context.accumulator(0), context.accumulator(0.0), context.accumulator(0.0)
+        )
+
+
 def featurize(
-    photos: DataFrame,
-    payload: Broadcast,
-    model: ModelPayload,
-    partitions: int,
-    builds: Accumulator,
-    done: Accumulator,
+    photos: DataFrame, payload: Broadcast, model: ModelPayload, partitions: int, counters: WorkerCounters
 ) -> DataFrame:
     """(path, content) photos -> (path, label, features, error), `partitions` tasks."""
     fingerprint, size = model.fingerprint, model.image_size
@@ -67,13 +93,21 @@ def featurize(
     @pandas_udf(FEATURIZED_SCHEMA)
     def extract(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         for paths, contents in batches:
-            embed = cached_embedder(payload, fingerprint, builds)
-            yield featurize_batch(paths.tolist(), contents.tolist(), embed, size)
-            done.add(len(paths))
+            started = time.perf_counter()
+            embed = timed(cached_embedder(payload, fingerprint, counters.builds), counters.model_seconds)
+            result = featurize_batch(paths.tolist(), contents.tolist(), embed, size)
+            counters.python_seconds.add(time.perf_counter() - started)
+            counters.done.add(len(paths))
+            yield result
 
     result = F.col("result")
     return (
         photos.coalesce(partitions)
         .select("path", extract("path", "content").alias("result"))
-        .select("path", result.label.alias("label"), result.features.alias("features"), result.error.alias("error"))
+        .select(
+            "path",
+            result.label.alias("label"),
+            result.features.alias("features"),
+            result.error.alias("error"),
+        )
     )

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from pipeline import storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, train
-from pipeline.featurize import featurize
+from pipeline.featurize import WorkerCounters, featurize
 from pipeline.images import EMPTY_FILE
 from pipeline.model import (
     ENGINES,
@@ -123,17 +123,14 @@ def _featurize_set(
     payload,
     model: ModelPayload,
     partitions: int,
-    builds,
     run_dir: str,
     console: Console,
 ) -> tuple[str, dict[str, Any], list[dict[str, str]]]:
     """Embed one set once, write its features, return (features uri, counts, skipped files)."""
-    done = spark.sparkContext.accumulator(0)
+    counters = WorkerCounters.create(spark)
     target = storage.join(run_dir, f"features_{photos.name}.parquet")
-    with console.stage(f"featurize {photos.name}", total=len(photos.photo_paths), done=done):
-        featurized = featurize(photos.frame, payload, model, partitions, builds, done).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
+    with console.stage(f"featurize {photos.name}", total=len(photos.photo_paths), done=counters.done):
+        featurized = featurize(photos.frame, payload, model, partitions, counters).persist(StorageLevel.MEMORY_AND_DISK)
         ok = F.col("error").isNull()
         featurized.where(ok).select("path", "label", "features").write.parquet(target)
         skipped = [
@@ -152,6 +149,11 @@ def _featurize_set(
         "ignored_non_photo_files": len(photos.ignored_paths),
         "photos_per_label": photos.per_label,
         "featurized_per_label": dict(sorted(per_label.items())),
+        "partitions": partitions,
+        "model_builds": int(counters.builds.value),
+        # Where the workers' time went; the rest of the stage is Spark's (read, Arrow, Parquet, scheduling).
+        "worker_python_s": round(counters.python_seconds.value, 2),
+        "worker_model_s": round(counters.model_seconds.value, 2),
     }
     return target, counts, [dict(s, set=photos.name) for s in skipped]
 
@@ -208,18 +210,16 @@ def _featurize_sets(
 ) -> tuple[dict[str, str], dict[str, dict[str, Any]], list[dict[str, str]], int]:
     """Features of every set, written once; returns (parquet per set, counts, skipped, model builds)."""
     payload = spark.sparkContext.broadcast(model)
-    builds = spark.sparkContext.accumulator(0)
     cores = spark.sparkContext.defaultParallelism
     features, counts, skipped = {}, {}, []
     for photos in sets:
         tasks = partitions or default_partitions(len(photos.photo_paths), cores)
         features[photos.name], counts[photos.name], set_skipped = _featurize_set(
-            spark, photos, payload, model, tasks, builds, run_dir, console
+            spark, photos, payload, model, tasks, run_dir, console
         )
-        counts[photos.name]["partitions"] = tasks
         skipped += set_skipped
     payload.unpersist()
-    return features, counts, skipped, int(builds.value)
+    return features, counts, skipped, sum(c["model_builds"] for c in counts.values())
 
 
 def _project_sets(
@@ -239,10 +239,13 @@ def _pca_rows(spark: SparkSession, run_dir: str, name: str, limit: int | None = 
 
 
 def _accuracies(spark: SparkSession, classifier: Classifier, run_dir: str, names: list[str]) -> dict[str, Any]:
-    """The classifier's accuracy on each set whose labels it knows (None where it knows none)."""
+    """The classifier's accuracy on each set whose labels it knows (None where it knows none).
+
+    Measured on a random sample of at most MAX_TRAINING_ROWS photos a set, so that memory stays flat.
+    """
     accuracies = {}
     for name in names:
-        pca, labels = _pca_rows(spark, run_dir, name)
+        pca, labels = _pca_rows(spark, run_dir, name, limit=MAX_TRAINING_ROWS)
         accuracies[name] = classifier.accuracy(pca, labels)
     return accuracies
 
