@@ -53,8 +53,10 @@ def _projection_plot(points: pd.DataFrame) -> str:
     plt = _pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 5))
-    for label, group in points.groupby("label"):
-        axis.scatter(group["pc_1"], group["pc_2"], s=8, alpha=0.7, label=label)
+    groups = list(points.groupby("label"))
+    colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+    for index, (label, group) in enumerate(groups):
+        axis.scatter(group["pc_1"], group["pc_2"], s=8, alpha=0.7, label=label, color=colours(index % colours.N))
     axis.set(xlabel="PC 1", ylabel="PC 2")
     axis.legend(fontsize=7, markerscale=2, loc="best")
     return _png(figure)
