@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: demo test lint quality bench synth prerequisites clean
+.PHONY: demo test quality prerequisites clean
 
 demo: $(VENV)/.job prerequisites ## create the environment and run the job on the bundled photos
 	$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
@@ -22,7 +22,7 @@ test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.ins
 	$(BIN)/ruff format --check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-quality: $(VENV)/.dev prerequisites ## accuracy of a classifier on the PCA output of all shared photos
+quality: $(VENV)/.dev prerequisites ## train/validation split of the shared photos: k and held-out accuracy
 	$(BIN)/python bench/quality.py --weights "$(WEIGHTS)"
 
 prerequisites:
