@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared"
 
 from bench.proctree import Measured, run_measured  # noqa: E402
+from bench.table import report  # noqa: E402
 
 
 def child(args: argparse.Namespace) -> None:
@@ -146,10 +147,7 @@ def main() -> None:
         "job_peak_rss_gb",
         "baseline_peak_rss_gb",
     ]
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    print(json.dumps({"benchmark": "speed", "cores": os.cpu_count(), "rows": rows}))
+    report(rows, {"benchmark": "speed", "cores": os.cpu_count()}, columns)
 
 
 if __name__ == "__main__":

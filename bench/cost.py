@@ -22,6 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.table import report  # noqa: E402
 
 WORKER_VCPU = 4
 WORKER_GB = 16
@@ -67,11 +73,7 @@ def main() -> None:
         for name, price in prices.items():
             cost = usage["vcpu_hours"] * price["vcpu_hour"] + usage["gb_hours"] * price["gb_hour"]
             rows.append({"photos": photos, "executors": executors, **usage, "prices": name, "usd": round(cost, 2)})
-    columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    print(json.dumps({"benchmark": "cost", "photos_per_vcpu_second": args.photos_per_vcpu_second, "rows": rows}))
+    report(rows, {"benchmark": "cost", "photos_per_vcpu_second": args.photos_per_vcpu_second})
 
 
 if __name__ == "__main__":

@@ -77,10 +77,7 @@ def main() -> int:
         "validation_accuracy": round(accuracy["validation"], 4),
         "split": photos,
     }
-    print("\n| metric | value |\n|---|---|")
-    for name, value in result.items():
-        print(f"| {name} | {value} |")
-    print(json.dumps(result))
+    report([{"metric": name, "value": value} for name, value in result.items()], {"benchmark": "quality", **result})
     return 0 if accuracy["validation"] >= 0.98 else 1
 
 

@@ -88,11 +88,7 @@ def main() -> None:
     for row in rows:
         row["time_vs_linear"] = round(row["wall_s"] / (base["wall_s"] * row["photos"] / base["photos"]), 2)
         row["memory_vs_1x"] = round(row["peak_rss_gb"] / base["peak_rss_gb"], 2)
-    columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    print(json.dumps({"benchmark": "scale", "image_size": args.image_size, "rows": rows}))
+    report(rows, {"benchmark": "scale", "image_size": args.image_size})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared"
+
+from bench.table import report  # noqa: E402
 
 
 def convert(model, variant: str) -> bytes:
@@ -71,12 +72,7 @@ def main() -> None:
                 "cosine_mean": round(float(cosine.mean()), 4),
             }
         )
-    print("| variant | MB | photos/s (1 thread) | cosine min | cosine mean |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(str(value) for value in row.values()) + " |")
-    print(
-        json.dumps({"benchmark": "tflite_variants", "image_size": args.image_size, "photos": len(photos), "rows": rows})
-    )
+    report(rows, {"benchmark": "tflite_variants", "image_size": args.image_size, "photos": len(photos)})
 
 
 if __name__ == "__main__":
