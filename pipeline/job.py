@@ -326,10 +326,9 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
             storage.write_bytes(spark, storage.join(run_dir, "classifier.json"), classifier.to_json())
             accuracy = _accuracies(spark, classifier, run_dir, [name for name in features if name != FIT_SET])
             accuracy[FIT_SET] = classifier.accuracy(pca, labels)
+    model_info = _model_report(model, config.weights, builds)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
-    storage.write_bytes(
-        spark, storage.join(run_dir, "feature_model", "model.json"), to_json(_model_report(model, config.weights, 0))
-    )
+    storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(model_info))
     report = {
         "command": "run",
         "run_id": config.run_id,
@@ -337,7 +336,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": asdict(config),
         "versions": versions(),
-        "model": _model_report(model, config.weights, builds),
+        "model": model_info,
         "sets": counts,
         "skipped": skipped,
         "pca": {

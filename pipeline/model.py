@@ -218,11 +218,3 @@ def _keras_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
         model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
     call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     return lambda batch: call(tf.constant(batch)).numpy()
-
-
-def local_weights_file(path: str) -> Path:
-    """A local weights file, checked for existence with a clear message."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    return file

@@ -87,8 +87,3 @@ def move_single_part(spark: SparkSession, directory_uri: str, target_uri: str) -
     if not fs.rename(parts[0], target):
         raise OSError(f"cannot move {parts[0]} to {target_uri}")
     fs.delete(directory, True)
-
-
-def delete(spark: SparkSession, uri: str) -> None:
-    fs, path = _filesystem(spark, uri)
-    fs.delete(path, True)
