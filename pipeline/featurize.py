@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
-from pyspark import Accumulator, Broadcast
+from pyspark import Accumulator, AccumulatorParam, Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
@@ -67,6 +67,17 @@ def timed(embed: Embedder, seconds: Accumulator) -> Embedder:
     return run
 
 
+class _Reasons(AccumulatorParam):
+    """Merges {path: reason} dicts: a retried task reports the same paths again, not twice."""
+
+    def zero(self, value: dict[str, str]) -> dict[str, str]:
+        return {}
+
+    def addInPlace(self, value1: dict[str, str], value2: dict[str, str]) -> dict[str, str]:
+        value1.update(value2)
+        return value1
+
+
 @dataclass(frozen=True)
 class WorkerCounters:
     """What the workers report back (accumulators: updated as tasks finish)."""
@@ -75,19 +86,28 @@ class WorkerCounters:
     done: Accumulator  # photos handled
     python_seconds: Accumulator  # time in the UDF: decoding, the model, building the result
     model_seconds: Accumulator  # of which in the model
+    skipped: Accumulator  # {path: reason} of the photos that could not be decoded
 
     @staticmethod
     def create(spark: SparkSession) -> WorkerCounters:
         context = spark.sparkContext
         return WorkerCounters(
-            context.accumulator(0), context.accumulator(0), context.accumulator(0.0), context.accumulator(0.0)
+            context.accumulator(0),
+            context.accumulator(0),
+            context.accumulator(0.0),
+            context.accumulator(0.0),
+            context.accumulator({}, _Reasons()),
         )
 
 
 def featurize(
     photos: DataFrame, payload: Broadcast, model: ModelPayload, partitions: int, counters: WorkerCounters
 ) -> DataFrame:
-    """(path, content) photos -> (path, label, features, error), `partitions` tasks."""
+    """(path, content) photos -> (path, label, features) in `partitions` tasks.
+
+    Photos that cannot be decoded are left out and reported in `counters.skipped`, so that
+    one pass writes the features: no second pass, no cache of 1,280 floats a photo.
+    """
     fingerprint, size = model.fingerprint, model.image_size
 
     @pandas_udf(FEATURIZED_SCHEMA)
@@ -96,18 +116,20 @@ def featurize(
             started = time.perf_counter()
             embed = timed(cached_embedder(payload, fingerprint, counters.builds), counters.model_seconds)
             result = featurize_batch(paths.tolist(), contents.tolist(), embed, size)
+            failed = result["error"].notna().to_numpy()
+            if failed.any():
+                counters.skipped.add(dict(zip(paths.to_numpy()[failed], result["error"].to_numpy()[failed])))
             counters.python_seconds.add(time.perf_counter() - started)
             counters.done.add(len(paths))
             yield result
 
+    # Non-deterministic in Spark's eyes, so the optimizer never copies the call below the filter
+    # (which would embed every photo twice).
+    extract = extract.asNondeterministic()
     result = F.col("result")
     return (
         photos.coalesce(partitions)
         .select("path", extract("path", "content").alias("result"))
-        .select(
-            "path",
-            result.label.alias("label"),
-            result.features.alias("features"),
-            result.error.alias("error"),
-        )
+        .where(result.error.isNull())
+        .select("path", result.label.alias("label"), result.features.alias("features"))
     )

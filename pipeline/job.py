@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -12,7 +13,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
-from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,9 +28,8 @@ from pipeline.model import (
     PREPROCESSING_MODES,
     ModelPayload,
     WeightsError,
-    build_keras_model,
     default_cache_dir,
-    make_payload,
+    load_payload,
     preprocessing_from_sidecar,
     sidecar_path,
 )
@@ -94,11 +93,15 @@ def check_local_output(output: str) -> None:
         raise OutputError(f"cannot write to output {output}: {path} is not a writable folder")
 
 
-def load_driver_model(spark: SparkSession, config: RunConfig):
-    """Read the weights once, on the driver: Keras's ImageNet download, a local file or s3://."""
+def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
+    """Read the weights once, on the driver (Keras's ImageNet download, a local file or s3://)
+    and turn them into the payload the workers get; a cached conversion skips TensorFlow."""
+    load = functools.partial(
+        load_payload, image_size=config.image_size, engine=config.engine, cache=default_cache_dir()
+    )
     if config.weights == IMAGENET:
         try:
-            return build_keras_model(config.image_size, IMAGENET), config.preprocessing or "tf"
+            return load(IMAGENET, preprocessing=config.preprocessing or "tf")
         except WeightsError as error:
             raise WeightsError(
                 f"{error} (Keras downloads the ImageNet weights once to ~/.keras; without internet pass --weights FILE)"
@@ -110,11 +113,11 @@ def load_driver_model(spark: SparkSession, config: RunConfig):
         storage.read_text_if_exists(spark, storage.to_uri(sidecar_path(config.weights))), config.weights
     )
     if storage.is_local(uri):
-        return build_keras_model(config.image_size, storage.local_path(uri)), preprocessing
+        return load(storage.local_path(uri), preprocessing=preprocessing)
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, os.path.basename(uri))
         storage.copy_to_local(spark, uri, local)
-        return build_keras_model(config.image_size, local), preprocessing
+        return load(local, preprocessing=preprocessing)
 
 
 def _featurize_set(
@@ -130,17 +133,13 @@ def _featurize_set(
     counters = WorkerCounters.create(spark)
     target = storage.join(run_dir, f"features_{photos.name}.parquet")
     with console.stage(f"featurize {photos.name}", total=len(photos.photo_paths), done=counters.done):
-        featurized = featurize(photos.frame, payload, model, partitions, counters).persist(StorageLevel.MEMORY_AND_DISK)
-        ok = F.col("error").isNull()
-        featurized.where(ok).select("path", "label", "features").write.parquet(target)
-        skipped = [
-            row.asDict() for row in featurized.where(~ok).select("path", F.col("error").alias("reason")).collect()
-        ]
-        per_label = {row.label: row["count"] for row in featurized.where(ok).groupBy("label").count().collect()}
-        if sum(per_label.values()) + len(skipped) < len(photos.photo_paths):  # Spark's scan drops empty files
-            seen = {row.path for row in featurized.select("path").collect()}
-            skipped += [{"path": p, "reason": EMPTY_FILE} for p in photos.photo_paths if p not in seen]
-        featurized.unpersist()
+        featurize(photos.frame, payload, model, partitions, counters).write.parquet(target)
+    written = spark.read.parquet(target)
+    per_label = {row.label: row["count"] for row in written.groupBy("label").count().collect()}
+    skipped = [{"path": path, "reason": reason} for path, reason in sorted(counters.skipped.value.items())]
+    if sum(per_label.values()) + len(skipped) < len(photos.photo_paths):  # Spark's scan drops empty files
+        seen = {row.path for row in written.select("path").collect()} | set(counters.skipped.value)
+        skipped += [{"path": p, "reason": EMPTY_FILE} for p in photos.photo_paths if p not in seen]
     counts = {
         "input": photos.uri,
         "photos": len(photos.photo_paths),
@@ -297,9 +296,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     sets = _open_sets(spark, console, named)
 
     with console.stage("load model"):
-        keras_model, preprocessing = load_driver_model(spark, config)
-        model = make_payload(keras_model, config.engine, preprocessing, default_cache_dir())
-        del keras_model
+        model = load_driver_payload(spark, config)
     _create_run_dir(spark, run_dir, config.output)
     features, counts, skipped, builds = _featurize_sets(spark, sets, model, config.partitions, run_dir, console)
     if counts[FIT_SET]["featurized"] < 2:

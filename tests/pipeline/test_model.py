@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,12 +11,14 @@ from pipeline.model import (
     WeightsError,
     build_embedder,
     build_keras_model,
+    load_payload,
     make_payload,
     preprocess,
     preprocessing_from_sidecar,
     sidecar_path,
+    tflite_batch_size,
 )
-from tests.conftest import SAMPLE
+from tests.conftest import REPO, SAMPLE
 
 
 @pytest.mark.parametrize("mode", ["tf", "torch"])
@@ -76,23 +80,36 @@ def photos():
     return np.stack([decode_image(p.read_bytes(), 96) for p in sorted(SAMPLE.glob("*/*.jpg"))[::10]])
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("model_cache")
-
-
 @pytest.mark.parametrize("engine", ["tflite", "keras"])
-def test_engines_reproduce_the_keras_model(keras_model, photos, engine, cache):
+def test_engines_reproduce_the_keras_model(keras_model, photos, engine):
     reference = keras_model.predict(preprocess(photos, "torch"), verbose=0)
-    features = build_embedder(make_payload(keras_model, engine, "torch", cache))(photos)
+    features = build_embedder(make_payload(keras_model, engine, "torch"))(photos)  # 10 photos: a padded last call
     assert features.shape == (len(photos), FEATURE_DIM) and features.dtype == np.float32
     cosine = (features * reference).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.999
 
 
-def test_converted_model_is_cached_by_weights(keras_model, cache):
-    first = make_payload(keras_model, "tflite", "torch", cache)
-    assert [p.name.split("-")[:2] for p in cache.glob("tflite-*.bin")] == [["tflite", "96"]]
-    (file,) = cache.glob("tflite-*.bin")
-    file.write_bytes(first.blob + b"cached")  # proves the next call reads the cache, not converts
-    assert make_payload(keras_model, "tflite", "torch", cache).blob == first.blob + b"cached"
+@pytest.mark.parametrize("size,batch", [(32, 64), (96, 8), (128, 4), (160, 2), (224, 1), (512, 1)])
+def test_tflite_calls_take_about_the_same_number_of_pixels(size, batch):
+    assert tflite_batch_size(size) == batch
+
+
+def test_converted_model_is_cached_by_weights_file(weights, tmp_path):
+    first = load_payload(weights, 96, "tflite", "torch", tmp_path)
+    (file,) = tmp_path.glob("tflite-96-*.bin")
+    file.write_bytes(first.blob + b"cached")  # proves that the next call reads the cache, not converts
+    assert load_payload(weights, 96, "tflite", "torch", tmp_path).blob == first.blob + b"cached"
+    other = tmp_path / "other.weights.h5"
+    other.write_bytes(open(weights, "rb").read()[:4096])
+    with pytest.raises(WeightsError, match="cannot load weights"):  # another file is a miss, not the old model
+        load_payload(str(other), 96, "tflite", "torch", tmp_path)
+
+
+def test_a_cached_model_loads_without_tensorflow(weights, tmp_path):
+    load_payload(weights, 96, "tflite", "tf", tmp_path)
+    script = (
+        "import sys; from pipeline.model import load_payload; "
+        f"p = load_payload({weights!r}, 96, 'tflite', 'tf', __import__('pathlib').Path({str(tmp_path)!r})); "
+        "assert p.blob and 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)
