@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.reduce import choose_k, csv_columns, fit_pca, principal_components, project
+from pipeline.reduce import choose_k, csv_columns, feature_moments, fit_pca, principal_components, project
 
 
 @pytest.mark.parametrize(
@@ -9,6 +9,15 @@ from pipeline.reduce import choose_k, csv_columns, fit_pca, principal_components
 )
 def test_k_is_the_fewest_components_reaching_the_target(shares, target, k):
     assert choose_k(shares, target) == k
+
+
+def test_feature_moments_in_spark_equal_numpy(spark):
+    rows = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    frame = spark.createDataFrame([(r.tolist(),) for r in rows], "features array<float>").repartition(3)
+    moments = feature_moments(frame)
+    assert moments.n == 40
+    np.testing.assert_allclose(moments.covariance, np.cov(rows.T.astype(np.float64)), rtol=1e-9, atol=1e-12)
+    assert feature_moments(frame.where("false")).n == 0
 
 
 def test_principal_components_match_numpy():
