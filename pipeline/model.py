@@ -39,11 +39,16 @@ def preprocess(images: np.ndarray, mode: str) -> np.ndarray:
     "tf" (Keras's own ImageNet weights): [-1, 1]. "torch" (torchvision-derived weights):
     x/255, then ImageNet mean/std. Same as keras.applications' preprocess_input.
     """
-    pixels = images.astype(np.float32)
+    pixels = images.astype(np.float32)  # the only copy: the rest is in place
     if mode == "tf":
-        return pixels / 127.5 - 1.0
+        pixels *= 1 / 127.5
+        pixels -= 1.0
+        return pixels
     if mode == "torch":
-        return (pixels / 255.0 - _TORCH_MEAN) / _TORCH_STD
+        pixels *= 1 / 255.0
+        pixels -= _TORCH_MEAN
+        pixels /= _TORCH_STD
+        return pixels
     raise WeightsError(f"unknown preprocessing mode {mode!r}: use one of {PREPROCESSING_MODES}")
 
 
@@ -190,7 +195,7 @@ def build_embedder(payload: ModelPayload) -> Embedder:
     def embed(images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
             return np.zeros((0, FEATURE_DIM), dtype=np.float32)
-        return run(preprocess(images, payload.preprocessing))
+        return run(images)
 
     return embed
 
@@ -233,7 +238,8 @@ def _tflite_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
             chunk = images[start : start + batch]
             if len(chunk) < batch:  # the last call of a batch: pad with blank photos
                 chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            interpreter.set_tensor(source, chunk)
+            # Scaled a call's worth at a time, while the pixels are still in the CPU's cache.
+            interpreter.set_tensor(source, preprocess(chunk, payload.preprocessing))
             interpreter.invoke()
             out[start : start + batch] = interpreter.get_tensor(target)[: len(images) - start]
         return out
@@ -253,4 +259,4 @@ def _keras_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
     with np.load(io.BytesIO(payload.blob)) as arrays:
         model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
     call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return lambda batch: call(tf.constant(batch)).numpy()
+    return lambda images: call(tf.constant(preprocess(images, payload.preprocessing))).numpy()
