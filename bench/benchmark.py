@@ -19,9 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared"
 
-from bench.proctree import Measured, run_measured  # noqa: E402
+from bench.inputs import add_input_options  # noqa: E402
+from bench.proctree import Measured, peak_columns, run_measured  # noqa: E402
 from bench.table import report  # noqa: E402
 
 
@@ -112,7 +112,7 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
         "baseline_total_s": round(baseline.seconds, 1),
         "job_cold_total_s": round(cold_s, 1),
         "cold_ratio": round(baseline.seconds / cold_s, 2),
-        "job_peak_rss_gb": round(job.peak_rss_bytes / 1e9, 2),
+        **peak_columns(job, "job_"),
         "baseline_peak_rss_gb": round(baseline.peak_rss_bytes / 1e9, 2),
         "job_cold_stages_s": result["cold_timings_s"],
     }
@@ -120,8 +120,7 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__)
-    options.add_argument("--input", default=str(SHARED / "data" / "fruits360-10"))
-    options.add_argument("--weights", default=str(SHARED / "models" / "mobilenet_v2_imagenet_no_top.weights.h5"))
+    add_input_options(options)
     options.add_argument("--sizes", type=int, nargs="+", default=[96, 128, 224])
     options.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     options.add_argument("--image-size", type=int, help=argparse.SUPPRESS)
@@ -145,6 +144,8 @@ def main() -> None:
         "job_cold_total_s",
         "cold_ratio",
         "job_peak_rss_gb",
+        "job_peak_jvm_gb",
+        "job_peak_workers_gb",
         "baseline_peak_rss_gb",
     ]
     report(rows, {"benchmark": "speed", "cores": os.cpu_count()}, columns)

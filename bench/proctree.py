@@ -27,24 +27,31 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss_bytes(root: int) -> int:
-    tree, total, stack = _children(), 0, [root]
+def tree_rss_bytes(root: int) -> dict[str, int]:
+    """Resident bytes of `root` ("driver"), its JVMs ("jvm") and every other descendant ("workers")."""
+    tree, stack = _children(), [root]
+    totals = {"driver": 0, "jvm": 0, "workers": 0}
     page = os.sysconf("SC_PAGE_SIZE")
     while stack:
         pid = stack.pop()
         try:
             with open(f"/proc/{pid}/statm") as file:
-                total += int(file.read().split()[1]) * page
+                rss = int(file.read().split()[1]) * page
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                program = os.path.basename(file.read().split(b"\0")[0])
         except (OSError, IndexError, ValueError):
-            pass
+            continue
+        kind = "driver" if pid == root else "jvm" if program == b"java" else "workers"
+        totals[kind] += rss
         stack += tree.get(pid, [])
-    return total
+    return totals
 
 
 @dataclass
 class Measured:
     seconds: float
     peak_rss_bytes: int
+    peak_parts: dict[str, int]  # what each kind of process held at the peak
     returncode: int
     stdout: str
     stderr: str
@@ -54,13 +61,15 @@ def run_measured(command: list[str], env: dict[str, str] | None = None, interval
     """Run `command`, returning its wall time and the peak RSS of its whole process tree."""
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak, parts = 0, {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, parts
         while not done.is_set():
-            peak = max(peak, tree_rss_bytes(process.pid))
+            now = tree_rss_bytes(process.pid)
+            if sum(now.values()) > peak:
+                peak, parts = sum(now.values()), now
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -69,4 +78,12 @@ def run_measured(command: list[str], env: dict[str, str] | None = None, interval
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    return Measured(seconds, peak, process.returncode, stdout, stderr)
+    return Measured(seconds, peak, parts, process.returncode, stdout, stderr)
+
+
+def peak_columns(measured: Measured, prefix: str = "") -> dict[str, float]:
+    """The peak in GB, whole tree and per kind of process, as table columns."""
+    columns = {f"{prefix}peak_rss_gb": round(measured.peak_rss_bytes / 1e9, 2)}
+    for kind, size in measured.peak_parts.items():
+        columns[f"{prefix}peak_{kind}_gb"] = round(size / 1e9, 2)
+    return columns

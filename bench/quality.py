@@ -18,8 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-SHARED = REPO.parent / "shared"
+from bench.inputs import add_input_options  # noqa: E402
+from bench.table import report  # noqa: E402
 
 
 def split(source: Path, target: Path, every: int = 5) -> dict[str, int]:
@@ -39,8 +39,7 @@ def main() -> int:
     from pipeline.job import DEFAULT_IMAGE_SIZE
 
     options = argparse.ArgumentParser(description=__doc__)
-    options.add_argument("--input", default=str(SHARED / "data" / "fruits360-10"))
-    options.add_argument("--weights", default=str(SHARED / "models" / "mobilenet_v2_imagenet_no_top.weights.h5"))
+    add_input_options(options)
     options.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
     args = options.parse_args()
 
@@ -65,14 +64,14 @@ def main() -> int:
         )
         if code:
             return code
-        report = json.loads((Path(scratch) / "out" / "quality" / "report.json").read_text())
-    accuracy = report["classifier"]["accuracy"]
+        run_report = json.loads((Path(scratch) / "out" / "quality" / "report.json").read_text())
+    accuracy = run_report["classifier"]["accuracy"]
     result = {
-        "train_photos": report["sets"]["train"]["featurized"],
-        "validation_photos": report["sets"]["validation"]["featurized"],
+        "train_photos": run_report["sets"]["train"]["featurized"],
+        "validation_photos": run_report["sets"]["validation"]["featurized"],
         "image_size": args.image_size,
-        "k": report["pca"]["k"],
-        "explained_variance": round(sum(report["pca"]["explained_variance"]), 4),
+        "k": run_report["pca"]["k"],
+        "explained_variance": round(sum(run_report["pca"]["explained_variance"]), 4),
         "train_accuracy": round(accuracy["train"], 4),
         "validation_accuracy": round(accuracy["validation"], 4),
         "split": photos,

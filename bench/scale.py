@@ -18,9 +18,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared"
 
-from bench.proctree import run_measured  # noqa: E402
+from bench.inputs import add_input_options  # noqa: E402
+from bench.proctree import peak_columns, run_measured  # noqa: E402
+from bench.table import report  # noqa: E402
 
 
 def replicate(source: Path, target: Path, copies: int) -> int:
@@ -39,8 +40,7 @@ def main() -> None:
     from pipeline.job import DEFAULT_IMAGE_SIZE
 
     options = argparse.ArgumentParser(description=__doc__)
-    options.add_argument("--input", default=str(SHARED / "data" / "fruits360-10"))
-    options.add_argument("--weights", default=str(SHARED / "models" / "mobilenet_v2_imagenet_no_top.weights.h5"))
+    add_input_options(options)
     options.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])
     options.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
     args = options.parse_args()
@@ -70,16 +70,16 @@ def main() -> None:
             )
             if measured.returncode:
                 raise SystemExit(f"x{factor} failed:\n{measured.stderr[-3000:]}")
-            report = json.loads((Path(scratch) / "out" / f"x{factor}" / "report.json").read_text())
+            run_report = json.loads((Path(scratch) / "out" / f"x{factor}" / "report.json").read_text())
             rows.append(
                 {
                     "factor": factor,
                     "photos": photos,
                     "wall_s": round(measured.seconds, 1),
                     "ms_per_photo": round(1000 * measured.seconds / photos, 2),
-                    "peak_rss_gb": round(measured.peak_rss_bytes / 1e9, 2),
-                    "k": report["pca"]["k"],
-                    "featurize_s": report["timings_s"]["featurize train"],
+                    **peak_columns(measured),
+                    "k": run_report["pca"]["k"],
+                    "featurize_s": run_report["timings_s"]["featurize train"],
                 }
             )
             shutil.rmtree(photos_dir)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared"
 
+from bench.inputs import add_input_options  # noqa: E402
 from bench.table import report  # noqa: E402
 
 
@@ -37,8 +37,7 @@ def convert(model, variant: str) -> bytes:
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     options = argparse.ArgumentParser(description=__doc__)
-    options.add_argument("--input", default=str(SHARED / "data" / "fruits360-10"))
-    options.add_argument("--weights", default=str(SHARED / "models" / "mobilenet_v2_imagenet_no_top.weights.h5"))
+    add_input_options(options)
     options.add_argument("--image-size", type=int, default=224)
     options.add_argument("--photos", type=int, default=300)
     args = options.parse_args()
