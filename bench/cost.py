@@ -11,10 +11,14 @@ region-independent part, the resources one run uses, follows from:
   alike, at most 6 executors) and a start-up per worker (image or archive download,
   Spark and TensorFlow start) that is billed but featurizes nothing;
 - the job's fixed stages (PCA, CSV, report) on the driver, from the local runs.
-The prices turn that into money; they differ by region and architecture and must be
-read from the AWS pricing page for eu-west-3 and eu-west-1 (`--prices`, a JSON file
-{"name": {"vcpu_hour": x, "gb_hour": y}, ...}). The defaults below are the us-east-1 list
-rates as remembered, not verifiable from an offline machine: placeholders, labelled so.
+The prices turn that into money (`--prices FILE` replaces them: JSON
+{"name": {"vcpu_hour": x, "gb_hour": y}, ...}). AWS's pricing page fills its tables in
+by script and could not be read from this offline machine; the defaults come from
+PerfKitBenchmarker's EMR Serverless price list, generated from AWS's price list (x86,
+commit 804d012 of 2023-02-03, unchanged in its 2026 snapshot). No source found gives
+the ARM rates for eu-west-3; every published ARM/x86 pair we found (us-east-1, and
+aws-samples' calculator for eu-west-1) is exactly 0.80, so ARM = 0.80 x x86 here,
+labelled as derived. Check https://aws.amazon.com/emr/pricing/ before quoting a figure.
 """
 
 from __future__ import annotations
@@ -36,10 +40,23 @@ STARTUP_S = 90.0  # assumed: a worker fetching the Python environment and starti
 FIXED_S = 60.0  # assumed: driver-only stages (listing, model conversion, PCA, CSV, report) on large runs
 MINIMUM_S = 60.0
 
-PLACEHOLDER_PRICES = {
-    "x86_64, us-east-1 rate as remembered (unverified)": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
-    "arm64, us-east-1 rate as remembered (unverified)": {"vcpu_hour": 0.042094, "gb_hour": 0.004628},
+ARM_DISCOUNT = 0.80
+"""ARM price / x86 price in every published pair found (us-east-1 0.042094/0.052624)."""
+
+X86_PRICES = {  # PerfKitBenchmarker aws_dpb_emr_serverless_prices.py (from AWS's price list, 2023)
+    "eu-west-3": {"vcpu_hour": 0.06318, "gb_hour": 0.00689},
+    "eu-west-1": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
 }
+
+
+def default_prices() -> dict[str, dict[str, float]]:
+    prices = {}
+    for region, x86 in X86_PRICES.items():
+        prices[f"{region} x86_64"] = x86
+        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = {
+            unit: round(rate * ARM_DISCOUNT, 7) for unit, rate in x86.items()
+        }
+    return prices
 
 
 def run_resources(photos: int, photos_per_vcpu_second: float, executors: int = MAX_EXECUTORS) -> dict[str, float]:
@@ -65,7 +82,7 @@ def main() -> None:
     options.add_argument("--photos-per-vcpu-second", type=float, required=True)
     options.add_argument("--prices", help="JSON file of regional prices (see the docstring)")
     args = options.parse_args()
-    prices = json.loads(open(args.prices).read()) if args.prices else PLACEHOLDER_PRICES
+    prices = json.loads(open(args.prices).read()) if args.prices else default_prices()
     rows = []
     for photos in (90_000, 1_000_000):
         executors = executors_for(photos, args.photos_per_vcpu_second)

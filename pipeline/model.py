@@ -13,6 +13,9 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -112,21 +115,40 @@ class ModelPayload:
         return f"{self.engine}-{self.image_size}-{self.preprocessing}-{digest}"
 
 
-def make_payload(keras_model, engine: str, preprocessing: str) -> ModelPayload:
-    """Convert the driver's Keras model into the payload for `engine` (TF Lite: 10-20 s)."""
-    image_size = int(keras_model.input_shape[1])
+def convert(keras_model, engine: str) -> bytes:
+    """The Keras model as `engine` runs it: a TF Lite flatbuffer (10-20 s) or the weight arrays."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use one of {ENGINES}")
     if engine == "tflite":
         import tensorflow as tf
 
         with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel signature
-            blob = bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
-    else:
-        buffer = io.BytesIO()
-        np.savez(buffer, *keras_model.get_weights())
-        blob = buffer.getvalue()
-    return ModelPayload(engine, image_size, preprocessing, blob)
+            return bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
+    buffer = io.BytesIO()
+    np.savez(buffer, *keras_model.get_weights())
+    return buffer.getvalue()
+
+
+def convert_in_child(weights: str, image_size: int, engine: str) -> bytes:
+    """`convert` run by `python -m pipeline.convert`, so that the driver never loads TensorFlow:
+    its ~1 GB is returned before the Spark workers start, and a cached model never needs it."""
+    with tempfile.TemporaryDirectory(prefix="fruit-features-") as folder:
+        output = Path(folder) / "model.bin"
+        child = subprocess.run(
+            [sys.executable, "-m", "pipeline.convert", weights, str(image_size), engine, str(output)],
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),  # also a zip under Spark
+            capture_output=True,
+            text=True,
+        )
+        if child.returncode == CONVERT_USER_ERROR:
+            raise WeightsError(child.stderr.strip().splitlines()[-1])
+        if child.returncode:
+            raise RuntimeError(f"converting the model failed:\n{child.stderr[-3000:]}")
+        return output.read_bytes()
+
+
+CONVERT_USER_ERROR = 2
+"""Exit status of `python -m pipeline.convert` for weights that cannot be used (message on stderr)."""
 
 
 def load_payload(
@@ -135,22 +157,21 @@ def load_payload(
     """The payload for `weights` ("imagenet" or a local file), from `cache` when it was made before.
 
     The cache is keyed by the weights file's content (or Keras's version for "imagenet"),
-    the image size, the engine and the installed TensorFlow, so a hit neither imports
-    TensorFlow nor builds the model: a later run with the same weights starts ~10-20 s sooner.
+    the image size, the engine and the installed TensorFlow; a hit starts a run 10-20 s sooner.
     """
     cached = cache / _cache_name(weights, image_size, engine) if cache is not None else None
     if cached is not None and cached.is_file():
         return ModelPayload(engine, image_size, preprocessing, cached.read_bytes())
-    payload = make_payload(build_keras_model(image_size, weights), engine, preprocessing)
+    blob = convert_in_child(weights, image_size, engine)
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_suffix(f".{os.getpid()}.partial")
-            partial.write_bytes(payload.blob)
+            partial.write_bytes(blob)
             partial.replace(cached)
         except OSError:
             pass  # a cache that cannot be written only costs time
-    return payload
+    return ModelPayload(engine, image_size, preprocessing, blob)
 
 
 def default_cache_dir() -> Path | None:

@@ -8,11 +8,12 @@ import pytest
 from pipeline.images import decode_image
 from pipeline.model import (
     FEATURE_DIM,
+    ModelPayload,
     WeightsError,
     build_embedder,
     build_keras_model,
+    convert,
     load_payload,
-    make_payload,
     preprocess,
     preprocessing_from_sidecar,
     sidecar_path,
@@ -83,7 +84,8 @@ def photos():
 @pytest.mark.parametrize("engine", ["tflite", "keras"])
 def test_engines_reproduce_the_keras_model(keras_model, photos, engine):
     reference = keras_model.predict(preprocess(photos, "torch"), verbose=0)
-    features = build_embedder(make_payload(keras_model, engine, "torch"))(photos)  # 10 photos: a padded last call
+    payload = ModelPayload(engine, 96, "torch", convert(keras_model, engine))
+    features = build_embedder(payload)(photos)  # 10 photos: the last TF Lite call is padded
     assert features.shape == (len(photos), FEATURE_DIM) and features.dtype == np.float32
     cosine = (features * reference).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.999
@@ -105,11 +107,19 @@ def test_converted_model_is_cached_by_weights_file(weights, tmp_path):
         load_payload(str(other), 96, "tflite", "torch", tmp_path)
 
 
-def test_a_cached_model_loads_without_tensorflow(weights, tmp_path):
-    load_payload(weights, 96, "tflite", "tf", tmp_path)
+def test_the_driver_never_loads_tensorflow(weights, tmp_path):
     script = (
-        "import sys; from pipeline.model import load_payload; "
-        f"p = load_payload({weights!r}, 96, 'tflite', 'tf', __import__('pathlib').Path({str(tmp_path)!r})); "
-        "assert p.blob and 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)"
+        "import sys; from pathlib import Path; from pipeline.model import load_payload; "
+        f"converted = load_payload({weights!r}, 96, 'tflite', 'tf', Path({str(tmp_path)!r})); "
+        f"cached = load_payload({weights!r}, 96, 'tflite', 'tf', Path({str(tmp_path)!r})); "
+        "assert converted.blob == cached.blob; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)
+
+
+def test_unusable_weights_are_a_clear_error_from_the_conversion(tmp_path):
+    broken = tmp_path / "broken.weights.h5"
+    broken.write_bytes(b"not hdf5")
+    with pytest.raises(WeightsError, match="cannot load weights .*broken.weights.h5"):
+        load_payload(str(broken), 96, "tflite", "tf", None)
