@@ -66,7 +66,8 @@ def main() -> None:
                     "--run-id",
                     f"x{factor}",
                 ],
-                env=dict(os.environ, PYTHONPATH=str(REPO)),
+                # Each run converts the model into an empty cache: same conditions at every size.
+                env=dict(os.environ, PYTHONPATH=str(REPO), PIPELINE_MODEL_CACHE=f"{scratch}/cache-x{factor}"),
             )
             if measured.returncode:
                 raise SystemExit(f"x{factor} failed:\n{measured.stderr[-3000:]}")
