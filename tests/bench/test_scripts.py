@@ -32,7 +32,7 @@ def test_speed_benchmark_prints_ratios(few_photos, weights):
         [sys.executable, "bench/benchmark.py", "--input", str(few_photos), "--weights", weights, "--sizes", "32"]
     )
     (row,) = result["rows"]
-    assert row["photos"] == 15 and row["warm_ratio"] > 0 and row["cold_ratio"] > 0
+    assert row["photos"] == 15 and min(row["warm_ratio"], row["cold_ratio"], row["cached_ratio"]) > 0
     assert row["job_peak_rss_gb"] >= row["job_peak_jvm_gb"] > 0
 
 
