@@ -36,8 +36,9 @@ def choose_k(explained_variance: Sequence[float], target: float) -> int:
 def feature_moments(features: DataFrame) -> Moments:
     """Moments of the `features` column in one pass: partitions in parallel, merged in a tree.
 
-    About 20x faster than Spark ML's StandardScaler, Correlation and Summarizer passes over
-    1,280-wide vectors; the driver receives a few 1,280 x 1,280 matrices, whatever the row count.
+    One pass instead of Spark ML's three (StandardScaler, Correlation, Summarizer) over 1,280-wide
+    vectors: the whole PCA stage went from 15 s to 6 s at 5,107 photos. The driver receives a few
+    1,280 x 1,280 matrices, whatever the row count.
     """
     partials = features.select("features").mapInArrow(partition_moments, MOMENTS_SCHEMA)
     empty = Moments(0, np.zeros(0), np.zeros((0, 0)))
