@@ -9,7 +9,6 @@ import platform
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from pipeline.model import (
     ModelPayload,
     WeightsError,
     default_cache_dir,
+    installed_version,
     load_payload,
     preprocessing_from_sidecar,
     sidecar_path,
@@ -168,10 +168,9 @@ def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in ("pyspark", "tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "pyarrow", "pillow"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
+        installed = installed_version(package)
+        if installed is not None:
+            found[package] = installed
     return found
 
 

@@ -186,18 +186,18 @@ def default_cache_dir() -> Path | None:
 
 def _cache_name(weights: str, image_size: int, engine: str) -> str:
     if weights == IMAGENET:
-        source = f"imagenet-keras{_installed_version('keras')}"
+        source = f"imagenet-keras{installed_version('keras')}"
     else:
         try:
             source = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:24]
         except OSError as error:
             raise WeightsError(f"cannot load weights {weights}: {error}") from None
-    converter = _installed_version("tensorflow-cpu") or _installed_version("tensorflow")
+    converter = installed_version("tensorflow-cpu") or installed_version("tensorflow")
     return f"{engine}-{image_size}-tf{converter}-{source}.bin"
 
 
-def _installed_version(package: str) -> str | None:
-    """A package's version without importing it (importing TensorFlow takes seconds)."""
+def installed_version(package: str) -> str | None:
+    """A package's version without importing it (importing TensorFlow takes seconds); None if absent."""
     try:
         return version(package)
     except PackageNotFoundError:
