@@ -4,7 +4,8 @@ For each size: the job in a fresh process runs twice on the same photos (the fir
 is cold: Spark start-up, model conversion with an empty cache, worker start; the second
 measures the feature stage warm), then `python -m pipeline run` once more in a new process
 (cold again, but the converted model is cached, as on any later run with the same weights),
-then the baseline (bench/baseline.py) runs in its own process with the job's k. Prints a table and one JSON line. Usage:
+then the baseline (bench/baseline.py) runs in its own process with the job's k. Prints a
+table and one JSON line. Usage:
 python bench/benchmark.py [--input DIR] [--weights FILE] [--sizes 96 128 224]
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.inputs import add_input_options  # noqa: E402
+from bench.inputs import add_input_options, run_arguments  # noqa: E402
 from bench.proctree import Measured, peak_columns, run_measured  # noqa: E402
 from bench.table import report  # noqa: E402
 
@@ -87,8 +88,7 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
     )
     result = last_json(job, f"job at {size} px")
     cached = run_measured(  # a later run in a new process: the converted model is in the cache
-        [sys.executable, "-m", "pipeline", "run", "--input", args.input, "--weights", args.weights]
-        + ["--image-size", str(size), "--output", str(output), "--run-id", "cached"],
+        [sys.executable, "-m", "pipeline"] + run_arguments(args.input, str(output), args.weights, size, "cached"),
         env=dict(cache, PYTHONPATH=str(REPO)),
     )
     if cached.returncode:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.inputs import add_input_options  # noqa: E402
+from bench.inputs import add_input_options, run_arguments  # noqa: E402
 from bench.table import report  # noqa: E402
 
 
@@ -46,21 +46,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="quality-") as scratch:
         photos = split(Path(args.input), Path(scratch) / "photos")
         code = pipeline_main(
-            [
-                "run",
-                "--input",
+            run_arguments(
                 str(Path(scratch) / "photos" / "train"),
+                str(Path(scratch) / "out"),
+                args.weights,
+                args.image_size,
+                "quality",
                 "--apply",
                 str(Path(scratch) / "photos" / "validation"),
-                "--output",
-                str(Path(scratch) / "out"),
-                "--weights",
-                args.weights,
-                "--image-size",
-                str(args.image_size),
-                "--run-id",
-                "quality",
-            ]
+            )
         )
         if code:
             return code

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.inputs import add_input_options  # noqa: E402
+from bench.inputs import add_input_options, run_arguments  # noqa: E402
 from bench.proctree import peak_columns, run_measured  # noqa: E402
 from bench.table import report  # noqa: E402
 
@@ -50,22 +50,8 @@ def main() -> None:
             photos_dir = Path(scratch) / f"x{factor}"
             photos = replicate(Path(args.input), photos_dir, factor)
             measured = run_measured(
-                [
-                    sys.executable,
-                    "-m",
-                    "pipeline",
-                    "run",
-                    "--input",
-                    str(photos_dir),
-                    "--output",
-                    str(Path(scratch) / "out"),
-                    "--weights",
-                    args.weights,
-                    "--image-size",
-                    str(args.image_size),
-                    "--run-id",
-                    f"x{factor}",
-                ],
+                [sys.executable, "-m", "pipeline"]
+                + run_arguments(str(photos_dir), f"{scratch}/out", args.weights, args.image_size, f"x{factor}"),
                 # Each run converts the model into an empty cache: same conditions at every size.
                 env=dict(os.environ, PYTHONPATH=str(REPO), PIPELINE_MODEL_CACHE=f"{scratch}/cache-x{factor}"),
             )
