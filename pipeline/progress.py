@@ -14,8 +14,8 @@ from pyspark import Accumulator
 class Console:
     """Prints stage starts, progress and durations; keeps the durations for the report."""
 
-    def __init__(self, stream: TextIO = sys.stderr, poll_seconds: float = 1.0) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, poll_seconds: float = 1.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # today's stderr, not the one at import
         self.poll_seconds = poll_seconds
         self.timings: dict[str, float] = {}
 
