@@ -40,6 +40,8 @@ from pipeline.report import render_html, to_json
 
 DEFAULT_IMAGE_SIZE = 224
 FIT_SET = "train"
+SKIPPED_SHOWN = 10
+"""Unreadable photos named on the console per set; report.json lists them all."""
 PROJECTION_POINTS = 5000
 """Photos drawn in the report's 2-D plot; more only blur it."""
 
@@ -140,6 +142,10 @@ def _featurize_set(
     if sum(per_label.values()) + len(skipped) < len(photos.photo_paths):  # Spark's scan drops empty files
         seen = {row.path for row in written.select("path").collect()} | set(counters.skipped.value)
         skipped += [{"path": p, "reason": EMPTY_FILE} for p in photos.photo_paths if p not in seen]
+    for entry in skipped[:SKIPPED_SHOWN]:
+        console.say(f"  skipped {entry['path']}: {entry['reason']}")
+    if len(skipped) > SKIPPED_SHOWN:
+        console.say(f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (all in report.json)")
     counts = {
         "input": photos.uri,
         "photos": len(photos.photo_paths),

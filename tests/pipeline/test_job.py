@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
+from pipeline.images import EMPTY_FILE
 from pipeline.reduce import choose_k
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
@@ -309,6 +310,19 @@ def test_bad_input_stops_with_one_clear_line(spark, inputs, weights, tmp_path, c
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: ") and message in error
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_too_few_readable_photos_name_the_unreadable_ones(spark, weights, tmp_path, capfd):
+    folder = tmp_path / "bad" / "Kiwi 1"
+    folder.mkdir(parents=True)
+    (folder / "garbage.jpg").write_bytes(b"not a photo")
+    (folder / "empty.jpg").write_bytes(b"")
+    args = ["--input", str(tmp_path / "bad"), "--output", str(tmp_path / "out"), "--weights", weights]
+    assert run_cli(*args, "--image-size", "96") == 2
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error: PCA needs at least 2 readable photos") and "see the reasons above" in lines[-1]
+    named = [line for line in lines if line.strip().startswith("skipped ")]
+    assert any("garbage.jpg" in line for line in named) and any("empty.jpg: " + EMPTY_FILE in line for line in named)
 
 
 def write_empty(tmp: Path) -> Path:
