@@ -9,7 +9,8 @@ WEIGHTS ?= $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),imagenet)
 INPUT ?= data/sample
 OUTPUT ?= output
 export CDK_DISABLE_CLI_TELEMETRY := true
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Node.js as pinned in package.json (22 LTS): jsii and the CDK CLI run on it, whatever Node installed it.
+NODE_BIN := $(CURDIR)/node_modules/.bin
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 .PHONY: demo test quality prerequisites clean
@@ -20,7 +21,7 @@ demo: $(VENV)/.job prerequisites ## create the environment and run the job on th
 test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.installed) ## install and run every check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 quality: $(VENV)/.dev prerequisites ## train/validation split of the shared photos: k and held-out accuracy
 	$(BIN)/python bench/quality.py --weights "$(WEIGHTS)"
@@ -43,8 +44,10 @@ $(VENV)/.dev: $(VENV)/.job requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "error: Node.js 20+ with npm is required for the CDK checks" >&2; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm is required for the CDK checks (any Node.js with npm: it installs the pinned Node 22 itself)" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
+	@$(NODE_BIN)/node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22)' || \
+		{ echo "error: Node.js 22 or newer is required by the CDK (jsii): npm ci did not install the pinned node package" >&2; exit 1; }
 	touch $@
 
 clean:

@@ -52,11 +52,13 @@ def test_pinned_cli_version() -> None:
     package = json.loads((REPO_ROOT / "package.json").read_text())
     assert package["devDependencies"]["aws-cdk"] == "2.1148.1"
     assert package["devDependencies"]["asl-validator"] == "4.0.0"
+    assert int(package["devDependencies"]["node"].split(".")[0]) >= 22  # jsii dropped Node 20 on 2026-10-30
 
 
 def test_cdk_synth_without_docker(tmp_path) -> None:
     result = cdk_synth(tmp_path, "skip_bundling=true")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "end-of-life" not in result.stderr + result.stdout  # the pinned Node runs it, no jsii banner
     template = json.loads((tmp_path / "cdk.out" / "FruitsPipeline.template.json").read_text())
     assert "AWS::EMRServerless::Application" in {r["Type"] for r in template["Resources"].values()}
 

@@ -258,20 +258,34 @@ def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys):
     assert "not a finished run" in capsys.readouterr().err
 
 
-def test_predict_names_the_fruit_of_new_photos(finished_run, tmp_path, capsys, sample_photo):
+def unseen_photos() -> list[Path]:
+    """The last bundled photo of each label: not among the 3 a label that the runs are fitted on."""
+    return [sorted(folder.glob("*.jpg"))[-1] for folder in sorted(SAMPLE.iterdir()) if folder.is_dir()]
+
+
+def predict_answers(run_dir: Path, photos: list[Path], capsys) -> tuple[int, list[dict]]:
+    code = main(["predict", "--run", str(run_dir), *map(str, photos)])
+    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_predict_answers_each_photo_or_its_error(finished_run, tmp_path, capsys, sample_photo):
     run_dir, _ = finished_run
-    unseen = [sorted(folder.glob("*.jpg"))[-1] for folder in sorted(SAMPLE.iterdir()) if folder.is_dir()]
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(sample_photo[:100])
-    code = main(["predict", "--run", str(run_dir), *map(str, unseen), str(broken)])
-    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    code, answers = predict_answers(run_dir, [*unseen_photos(), broken], capsys)
     assert code == 1  # one photo failed
-    assert [a["photo"] for a in answers] == [*map(str, unseen), str(broken)]
+    assert [a["photo"] for a in answers] == [*map(str, unseen_photos()), str(broken)]
     assert "truncated" in answers[-1]["error"] and "top" not in answers[-1]
-    right = 0
-    for photo, answer in zip(unseen, answers):
+    for answer in answers[:-1]:
         assert len(answer["top"]) == 3 and sum(t["score"] for t in answer["top"]) <= 1.0001
-        right += answer["top"][0]["label"] == photo.parent.name
+
+
+def test_predict_names_the_fruit_with_imagenet_weights(spark, inputs, imagenet_weights, tmp_path, capsys):
+    arguments = ["--input", str(inputs["train"]), "--output", str(tmp_path), "--weights", imagenet_weights]
+    assert run_cli(*arguments, "--image-size", "96", "--run-id", "imagenet") == 0
+    code, answers = predict_answers(tmp_path / "imagenet", unseen_photos(), capsys)
+    assert code == 0
+    right = sum(answer["top"][0]["label"] == photo.parent.name for photo, answer in zip(unseen_photos(), answers))
     assert right >= 8  # trained on 3 photos a label
 
 
