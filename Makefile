@@ -46,7 +46,7 @@ $(VENV)/.dev: $(VENV)/.job requirements-dev.txt
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "error: npm is required for the CDK checks (any Node.js with npm: it installs the pinned Node 22 itself)" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
-	@$(NODE_BIN)/node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22)' || \
+	@$(NODE_BIN)/node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22 ? 1 : 0)' || \
 		{ echo "error: Node.js 22 or newer is required by the CDK (jsii): npm ci did not install the pinned node package" >&2; exit 1; }
 	touch $@
 
