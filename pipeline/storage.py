@@ -25,7 +25,10 @@ def is_local(uri: str) -> bool:
 
 
 def local_path(uri: str) -> str:
-    return urlparse(uri).path
+    """The path of a `file:` URI as this module and Spark spell them (not URL-encoded: a `#` or `?`
+    in a folder name is part of the path, not a fragment or a query)."""
+    rest = uri[len("file:") :]
+    return "/" + rest.lstrip("/") if rest.startswith("//") else rest
 
 
 def join(uri: str, *names: str) -> str:

@@ -49,6 +49,15 @@ def test_quality_script_reports_validation_accuracy(few_photos, weights):
     assert 0 <= result["validation_accuracy"] <= 1
 
 
+def test_csv_benchmark_compares_the_writers_on_the_same_rows():
+    command = [sys.executable, "bench/csv_write.py", "--rows", "2000", "--components", "8", "--repeats", "1", "--s3"]
+    result = last_json(command)
+    before, local, on_s3 = result["rows"]
+    assert result["csv_rows"] == 2000 and before["variant"].startswith("before")
+    assert local["csv_mb"] == on_s3["csv_mb"] > 0 and local["parts"] == on_s3["parts"] == 1
+    assert min(row["seconds"] for row in result["rows"]) > 0
+
+
 def test_peak_memory_counts_grandchildren():
     allocate = "import time; x = bytearray(300_000_000); time.sleep(1.5)"
     measured = run_measured(

@@ -79,7 +79,9 @@ def assert_round_trip(data: bytes, rows: list[tuple[str, str, list[float]]]) -> 
 
 @pytest.mark.parametrize("partitions,part_bytes,parts", [(3, 1, 3), (3, 1 << 30, 1)], ids=["three-parts", "one-part"])
 def test_local_csv_round_trips_awkward_labels(spark, tmp_path, partitions, part_bytes, parts):
-    target = tmp_path / "pca_x.csv"
+    folder = tmp_path / "out #1 ?%20 {x}"  # not URL-encoded: '#' and '?' are part of the path
+    folder.mkdir()
+    target = folder / "pca_x.csv"
     written = write_csv(awkward_frame(spark, partitions), K, f"file://{target}", part_bytes=part_bytes)
     rows = awkward_rows()
     assert written == {
@@ -90,7 +92,7 @@ def test_local_csv_round_trips_awkward_labels(spark, tmp_path, partitions, part_
         "driver_bytes": 0,
     }
     assert_round_trip(target.read_bytes(), rows)
-    assert [p.name for p in tmp_path.iterdir()] == ["pca_x.csv"]  # parts and staging files removed
+    assert [p.name for p in folder.iterdir()] == ["pca_x.csv"]  # parts and staging files removed
 
 
 def test_empty_frame_gives_the_header_alone(spark, tmp_path):
