@@ -266,6 +266,7 @@ def unseen_photos() -> list[Path]:
 
 
 def predict_answers(run_dir: Path, photos: list[Path], capsys) -> tuple[int, list[dict]]:
+    capsys.readouterr()  # what earlier commands printed
     code = main(["predict", "--run", str(run_dir), *map(str, photos)])
     return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
