@@ -91,5 +91,5 @@ class ArtifactUploads(Construct):
             "aws-cdk-lib itself, not by this app.",
         )
         acknowledge_deploy_time_function(
-            handler, "CDK's BucketDeployment handler (job, environment and weights uploads)"
+            handler, role, "CDK's BucketDeployment handler (job, environment and weights uploads)"
         )

@@ -28,10 +28,11 @@ def acknowledge_role_policy(role: IConstruct, whose: str) -> None:
     )
 
 
-def acknowledge_deploy_time_function(function: IConstruct, what: str) -> None:
+def acknowledge_deploy_time_function(function: IConstruct, role: IConstruct, what: str) -> None:
     """A Lambda function that CloudFormation invokes only while it deploys or destroys the stack.
 
-    `function` is the Lambda construct (its role below it); `what` names it in the reasons.
+    `function` is the Lambda construct, `role` its execution role (below it or beside it);
+    `what` names the function in the reasons.
     """
     for rule, reason in (
         (
@@ -41,14 +42,14 @@ def acknowledge_deploy_time_function(function: IConstruct, what: str) -> None:
         ),
         (
             "LambdaDLQ",
-            "is invoked synchronously by CloudFormation as a custom resource: a failure fails "
-            "the deployment and is reported there, so no event is ever left to a dead-letter queue.",
+            "answers a CloudFormation custom resource event, and CloudFormation fails the deployment "
+            "when no answer comes; a queued copy of the event would help nobody (the retry is a deploy).",
         ),
         (
             "LambdaInsideVPC",
-            "reaches only S3 and the CloudFormation response URL through AWS endpoints; a VPC "
-            "would need NAT or interface endpoints that bill every hour while the stack is idle.",
+            "reaches only AWS APIs and the CloudFormation response URL through public AWS endpoints; "
+            "a VPC would need NAT or interface endpoints that bill every hour while the stack is idle.",
         ),
     ):
         acknowledge(function, f"{NIST}-{rule}", f"{what} {reason}")
-    acknowledge_role_policy(function, f"role of {what}")
+    acknowledge_role_policy(role, f"role of {what}")
