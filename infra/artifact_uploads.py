@@ -11,7 +11,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_deploy_time_function
 
 # The Python environment archive is downloaded, unzipped and synced by the upload
 # function: it needs room in /tmp and memory for the sync.
@@ -99,4 +99,7 @@ class ArtifactUploads(Construct):
             "AwsSolutions-L1",
             "The runtime of CDK's BucketDeployment handler is chosen and updated by "
             "aws-cdk-lib itself, not by this app.",
+        )
+        acknowledge_deploy_time_function(
+            handler, role, "CDK's BucketDeployment handler (job, environment and weights uploads)"
         )

@@ -29,6 +29,8 @@ EU_REGIONS = frozenset({"eu-west-1", "eu-west-3", "eu-central-1", "eu-north-1", 
 DEFAULT_REGION = "eu-west-3"
 
 ARCHITECTURES = ("X86_64", "ARM64")
+# Default encryption of the input and results buckets: SSE-S3, or a customer-managed KMS key.
+ENCRYPTIONS = ("s3", "kms")
 IMAGENET = "imagenet"
 
 WORKER_MEMORY_GB = {1: (2, 8, 1), 2: (4, 16, 1), 4: (8, 30, 1), 8: (16, 60, 4), 16: (32, 120, 8)}
@@ -53,6 +55,8 @@ class AppConfig:
     log_retention_days: int = 30
     # Days before non-current versions of input/results objects expire.
     noncurrent_version_days: int = 30
+    # "kms": input and results under a customer-managed key (rotated, S3 bucket keys).
+    encryption: str = "s3"
     # EMR Serverless application. The maximum capacity is a hard cost ceiling; a new account
     # may run 16 vCPU at once (service quota), which the defaults below stay within.
     architecture: str = "X86_64"
@@ -112,6 +116,8 @@ class AppConfig:
             )
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.encryption not in ENCRYPTIONS:
+            raise ConfigError(f"encryption must be one of {ENCRYPTIONS}, got {self.encryption!r}")
         if not 0 < self.variance <= 1:
             raise ConfigError(f"variance must be in (0, 1], got {self.variance}")
         if not 1 <= self.idle_timeout_minutes <= 10080:

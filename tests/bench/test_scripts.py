@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,11 +52,29 @@ def test_scale_benchmark_copies_the_photos(few_photos, weights):
     assert [row["photos"] for row in result["rows"]] == [15, 30]
 
 
-def test_quality_script_reports_validation_accuracy(few_photos, weights):
+def test_quality_script_reports_held_out_accuracy_and_keeps_the_run(few_photos, weights, tmp_path):
     command = [sys.executable, "bench/quality.py", "--input", str(few_photos), "--weights", weights]
-    result = last_json(command + ["--image-size", "32"])
-    assert (result["train_photos"], result["validation_photos"]) == (12, 3)
-    assert 0 <= result["validation_accuracy"] <= 1
+    result = last_json(command + ["--image-size", "32", "--splits", "block", "--gap", "0", "--output", str(tmp_path)])
+    (row,) = result["rows"]
+    assert (row["split"], row["train_photos"], row["validation_photos"]) == ("block", 12, 3)
+    assert 0 <= row["validation_accuracy"] <= 1
+    assert Path(row["report"]).is_file()  # the run is kept: its report link works after the script ends
+
+
+def test_block_split_keeps_neighbouring_frames_apart():
+    from bench.quality import block_split, interleaved_split, videos
+
+    names = [f"{i}_100.jpg" for i in range(50)] + [f"r_{i}_100.jpg" for i in range(20)]
+    grouped = videos([Path("Kiwi") / n for n in names])
+    assert sorted(len(frames) for frames in grouped.values()) == [20, 50]
+    frames = grouped[next(k for k, v in grouped.items() if len(v) == 50)]
+    train, held = block_split(frames, gap=3)
+    number = {p: int(p.name.split("_")[0]) for p in frames}
+    assert [number[p] for p in held] == list(range(40, 50)) and len(train) == 34
+    # no held-out frame within the gap of a training frame, counting the turn's wrap-around
+    assert min(min(abs(number[a] - number[b]), 50 - abs(number[a] - number[b])) for a in train for b in held) > 3
+    interleaved_train, interleaved_held = interleaved_split(frames, gap=3)
+    assert len(interleaved_held) == 10 and len(interleaved_train) == 40
 
 
 def test_peak_memory_counts_grandchildren():

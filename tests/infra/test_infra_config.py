@@ -43,12 +43,13 @@ def test_defaults_apply_without_context() -> None:
     assert config.region == DEFAULT_REGION == "eu-west-3"
     assert config.destroy_data is False
     assert config.architecture == "X86_64"
+    assert config.encryption == "s3"
 
 
 def test_command_line_strings_are_coerced() -> None:
-    config = config_from(destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64")
+    config = config_from(destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64", encryption="kms")
     assert (config.destroy_data, config.max_vcpu, config.variance) == (True, 64, 0.9)
-    assert config.architecture == "ARM64"
+    assert (config.architecture, config.encryption) == ("ARM64", "kms")
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,7 @@ def test_command_line_strings_are_coerced() -> None:
         {"destroy_data": "maybe"},
         {"max_vcpu": "many"},
         {"architecture": "RISCV"},
+        {"encryption": "aws:kms"},
         {"variance": "2"},
     ],
 )

@@ -226,7 +226,7 @@ def test_apply_sets_get_their_own_outputs_and_accuracy(fit_apply_run):
     assert report["classifier"]["accuracy"]["train"] >= 0.9
 
 
-def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path):
+def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path, capsys):
     run_dir, _ = finished_run
     assert (
         main(
@@ -247,6 +247,8 @@ def test_transform_projects_new_photos_without_refitting(spark, finished_run, fi
     report = json.loads((tmp_path / "new" / "report.json").read_text())
     assert report["command"] == "transform" and report["pca"]["k"] == finished_run[1]["pca"]["k"]
     assert not (tmp_path / "new" / "pca_model").exists()
+    assert main(["predict", "--run", str(tmp_path / "new"), str(unseen_photos()[0])]) == 2
+    assert f"output of `transform` (photos projected with run {report['source_run']})" in capsys.readouterr().err
     projected = pca_rows(spark, tmp_path / "new" / "pca_validation.parquet")
     expected = pca_rows(spark, fit_apply_run[0] / "pca_validation.parquet")
     assert projected.keys() == expected.keys()
@@ -265,6 +267,7 @@ def unseen_photos() -> list[Path]:
 
 
 def predict_answers(run_dir: Path, photos: list[Path], capsys) -> tuple[int, list[dict]]:
+    capsys.readouterr()  # what earlier commands printed
     code = main(["predict", "--run", str(run_dir), *map(str, photos)])
     return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
