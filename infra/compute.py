@@ -8,7 +8,6 @@ from pathlib import Path
 from aws_cdk import Aws, BundlingOptions, DockerImage, DockerVolume, Stack
 from aws_cdk import aws_emrserverless as emrs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
@@ -62,7 +61,18 @@ class Compute(Construct):
                 enabled=True, idle_timeout_minutes=config.idle_timeout_minutes
             ),
         )
-        self.python_env_uri = uploads.add("PythonEnvironment", _python_env_source(config), "env/") + PYTHON_ENV_ARCHIVE
+        fingerprint = python_env_fingerprint(config)
+        self.python_env_uri = (
+            uploads.add(
+                "PythonEnvironment",
+                "env/",
+                str(PYTHON_ENV_DIR),
+                key_hash=fingerprint,
+                asset_hash=fingerprint,
+                bundling=_python_env_bundling(config),
+            )
+            + PYTHON_ENV_ARCHIVE
+        )
         self.job_role = self._job_role(storage)
         self._config = config
 
@@ -173,9 +183,9 @@ class Compute(Construct):
             "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.submit.pyFiles": py_files,
-            "spark.driver.cores": str(config.executor_cores),
-            "spark.driver.memory": f"{config.executor_memory_gb}g",
-            "spark.driver.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
+            "spark.driver.cores": str(config.driver_cores),
+            "spark.driver.memory": f"{config.driver_memory_gb}g",
+            "spark.driver.memoryOverhead": f"{config.driver_memory_overhead_gb}g",
             "spark.executor.cores": str(config.executor_cores),
             "spark.executor.memory": f"{config.executor_memory_gb}g",
             "spark.executor.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
@@ -187,36 +197,29 @@ class Compute(Construct):
         return " ".join(f"--conf {key}={value}" for key, value in conf.items())
 
 
-def _python_env_source(config: AppConfig) -> s3deploy.ISource:
-    """The venv-pack archive, built by Docker at deploy time for the application's CPU.
-
-    The asset hash covers everything the archive depends on, including
-    requirements-emr.txt which is mounted rather than part of the asset directory.
-    """
-    build_script = PYTHON_ENV_DIR / "build.sh"
+def python_env_fingerprint(config: AppConfig) -> str:
+    """sha256 of everything the archive is built from: the build script, requirements-emr.txt
+    (mounted rather than part of the asset directory), the Python version and the architecture.
+    The archive's key holds it, so a deploy that changes any of them uploads under a new key."""
     fingerprint = hashlib.sha256()
     for part in (
-        build_script.read_bytes(),
+        (PYTHON_ENV_DIR / "build.sh").read_bytes(),
         EMR_REQUIREMENTS.read_bytes(),
         PYTHON_VERSION.encode(),
         config.architecture.encode(),
     ):
         fingerprint.update(part)
-    return s3deploy.Source.asset(
-        str(PYTHON_ENV_DIR),
-        asset_hash=fingerprint.hexdigest(),
-        bundling=BundlingOptions(
-            image=DockerImage.from_registry(BUILD_IMAGE),
-            platform=DOCKER_PLATFORMS[config.architecture],
-            # dnf needs root inside the build container.
-            user="root",
-            environment={"PYTHON_VERSION": PYTHON_VERSION},
-            volumes=[
-                DockerVolume(
-                    host_path=str(EMR_REQUIREMENTS),
-                    container_path="/requirements-emr.txt",
-                )
-            ],
-            command=["bash", "/asset-input/build.sh"],
-        ),
+    return fingerprint.hexdigest()
+
+
+def _python_env_bundling(config: AppConfig) -> BundlingOptions:
+    """The venv-pack archive, built by Docker at deploy time for the application's CPU."""
+    return BundlingOptions(
+        image=DockerImage.from_registry(BUILD_IMAGE),
+        platform=DOCKER_PLATFORMS[config.architecture],
+        # dnf needs root inside the build container.
+        user="root",
+        environment={"PYTHON_VERSION": PYTHON_VERSION},
+        volumes=[DockerVolume(host_path=str(EMR_REQUIREMENTS), container_path="/requirements-emr.txt")],
+        command=["bash", "/asset-input/build.sh"],
     )

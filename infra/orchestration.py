@@ -78,7 +78,7 @@ class Orchestration(Construct):
                 "LogUri": storage.logs_bucket.s3_url_for_object(EMR_LOGS_PREFIX),
                 "DefaultInput": storage.input_bucket.s3_url_for_object(DEFAULT_INPUT_PREFIX),
                 "DefaultOutput": storage.results_bucket.s3_url_for_object(DEFAULT_OUTPUT_PREFIX),
-                "WeightsUri": packaging.weights_uri,
+                "WeightsUri": packaging.model_uri,
                 "DefaultImageSize": str(config.image_size),
                 "DefaultVariance": str(config.variance),
             },

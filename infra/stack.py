@@ -58,7 +58,7 @@ class PipelineStack(Stack):
             (
                 "ArtifactsBucketName",
                 self.storage.artifacts_bucket.bucket_name,
-                "Job, env, weights",
+                "Job, environment and model, under content-addressed keys",
             ),
             (
                 "LogsBucketName",

@@ -126,7 +126,7 @@ class Storage(Construct):
             self.input_bucket: "the photos are personal data kept in this EU region on purpose",
             self.results_bucket: "the features and file names derive from the photos, kept in this EU region",
             self.logs_bucket: "the access and job logs expire after log_retention_days",
-            self.artifacts_bucket: "cdk deploy rebuilds job, environment and weights from the repository",
+            self.artifacts_bucket: "cdk deploy rebuilds job, environment and model from the repository",
         }
         for bucket, why in replication.items():
             acknowledge(
@@ -138,8 +138,8 @@ class Storage(Construct):
         acknowledge(
             self.artifacts_bucket,
             f"{NIST}-S3BucketVersioningEnabled",
-            "Every cdk deploy rewrites job/, env/ and weights/ from the repository and prunes "
-            "stale files; old versions of the multi-hundred-MB environment archive would only cost.",
+            "cdk deploy uploads job, environment and model under keys holding their hash "
+            "(job/<digest>/, env/<fingerprint>/, model/<hash>/) and never rewrites a key: versions add nothing.",
         )
         acknowledge(
             self.logs_bucket,
@@ -150,7 +150,7 @@ class Storage(Construct):
         acknowledge(
             self.artifacts_bucket,
             f"{NIST}-S3DefaultEncryptionKMS",
-            "SSE-S3 is enough for the job code, the Python environment and the model weights: "
+            "SSE-S3 is enough for the job code, the Python environment and the model: "
             "nothing personal, all rebuilt from the repository by every deploy.",
         )
         if self.data_key is None:

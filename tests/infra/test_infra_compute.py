@@ -1,12 +1,14 @@
 """Compute: the EMR Serverless application, its Python environment and the job role."""
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Template
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.compute import Compute
+from infra.compute import Compute, python_env_fingerprint
+from infra.config import AppConfig
 from infra.storage import Storage
 from pipeline.versions import EMR_RELEASE
 
@@ -30,8 +32,8 @@ def test_application_is_spark_on_the_pinned_release_and_idles_for_free(
     assert props["ReleaseLabel"] == EMR_RELEASE
     assert props["Architecture"] == "X86_64"
     assert props["MaximumCapacity"] == {
-        "Cpu": "32 vCPU",
-        "Memory": "128 GB",
+        "Cpu": "16 vCPU",
+        "Memory": "64 GB",
         "Disk": "500 GB",
     }
     assert props["AutoStartConfiguration"] == {"Enabled": True}
@@ -153,28 +155,33 @@ def test_job_role_uses_the_data_key_only_through_s3(variant_stack) -> None:
     assert not any(str(s["Action"]).count("kms:") for s in others)
 
 
-def test_python_environment_is_uploaded_under_env(synthesized) -> None:
-    prefixes = {
-        d["Properties"]["DestinationBucketKeyPrefix"]
-        for d in synthesized.template.find_resources("Custom::CDKBucketDeployment").values()
-    }
-    assert prefixes == {"env/", "job/", "weights/"}
+def test_python_environment_is_uploaded_under_its_build_fingerprint(synthesized) -> None:
+    """A change of build script, requirements, Python or architecture uploads under a new key."""
+    config = AppConfig()
+    uri = json.dumps(synthesized.stack.resolve(synthesized.stack.compute.python_env_uri))
+    assert uri.endswith(f'/env/{python_env_fingerprint(config)}/pyspark_env.tar.gz"]]}}')
+    assert python_env_fingerprint(config) != python_env_fingerprint(AppConfig(architecture="ARM64"))
 
 
-def test_spark_uses_the_packed_environment_for_driver_and_executors(
+def test_spark_uses_the_packed_environment_and_sizes_driver_and_executors(
     synthesized,
 ) -> None:
     params = synthesized.stack.compute.spark_submit_parameters("s3://bucket/job/pipeline.zip")
     rendered = synthesized.stack.resolve(params)
     text = json.dumps(rendered)
-    assert "env/pyspark_env.tar.gz#environment" in text
+    assert re.search(r"/env/[0-9a-f]{64}/pyspark_env\.tar\.gz#environment", text)
     for option in (
         "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
         "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
         "spark.submit.pyFiles=s3://bucket/job/pipeline.zip",
+        "spark.driver.cores=2",
+        "spark.driver.memory=6g",
+        "spark.driver.memoryOverhead=2g",
         "spark.executor.cores=4",
-        "spark.dynamicAllocation.maxExecutors=6",
+        "spark.executor.memory=8g",
+        "spark.executor.memoryOverhead=4g",
+        "spark.dynamicAllocation.maxExecutors=3",
         "spark.sql.catalogImplementation=in-memory",
     ):
         assert f"--conf {option}" in text
