@@ -114,6 +114,23 @@ def _bars(per_label: dict[str, int]) -> str:
     return _table(["label", "photos", ""], rows, "bars")
 
 
+def _artifacts_html(artifacts: dict[str, Any] | None) -> str:
+    """What the run used: code, environment and model, by digest and location."""
+    if not artifacts:
+        return ""
+    code, environment, model = artifacts["code"], artifacts["environment"], artifacts["model"]
+    rows = [
+        ["code", f"sha256 {code['sha256']} ({code['files']} files)"],
+        [
+            "environment",
+            f"{environment['archive'] or 'local'}; Python {environment['python']}, "
+            f"packages sha256 {environment['packages_sha256']}",
+        ],
+        ["model", f"{model['uri']}, sha256 {model['sha256']}"],
+    ]
+    return "<h2>Artifacts</h2>" + _table(["", ""], [[name, f"<code>{_e(value)}</code>"] for name, value in rows])
+
+
 def confusion_html(confusion: dict[str, Any]) -> str:
     """A confusion matrix (rows: true label, columns: predicted) as a shaded table, or its worst cells."""
     labels, counts = confusion["labels"], np.array(confusion["matrix"], dtype=np.int64)
@@ -224,5 +241,6 @@ the photos of {_e(pca["fit_set"])} ({_e(model["weights"])} weights, {model["imag
 <h2>Skipped files ({len(skipped)})</h2>{_table(["file", "reason"], skipped) if skipped else "<p>None.</p>"}
 <h2>Files written</h2><p>Under {_e(report["run_dir"])}; then this page, report.json and, last, _SUCCESS.</p>
 {_table(["path", "files", "size"], files)}
-<h2>Time per stage</h2>{_table(["stage", "time"], stages)}</body></html>"""
+<h2>Time per stage</h2>{_table(["stage", "time"], stages)}
+{_artifacts_html(report.get("artifacts"))}</body></html>"""
     return page.encode("utf-8")

@@ -65,6 +65,11 @@ def sample_report(labels: list[str], with_apply: bool = True) -> dict:
             "confusion_matrices": {"validation": confusion_matrix(truth, predicted, labels)} if with_apply else {},
         },
         "files_written": [{"path": "pca_train.csv", "files": 1, "bytes": 9000}],
+        "artifacts": {
+            "code": {"sha256": "c0de", "files": 20},
+            "environment": {"archive": None, "python": "3.11.7", "packages_sha256": "e9v"},
+            "model": {"uri": "imagenet", "sha256": "m0de1"},
+        },
         "timings_s": {"featurize train": 40.0, "total": 93.2},
     }
 
@@ -141,6 +146,7 @@ def test_total_time_and_files_written_are_shown():
     page = rendered(sample_report(LABELS), sample_points(LABELS))
     assert "took <b>93.2 s</b>" in page
     assert "<td>pca_train.csv</td><td>1</td><td>9.0 KB</td>" in page
+    assert "<h2>Artifacts</h2>" in page and "sha256 m0de1" in page
 
 
 def test_legend_of_many_labels_is_a_table_with_the_rarest_grouped():
