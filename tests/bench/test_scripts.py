@@ -77,6 +77,15 @@ def test_block_split_keeps_neighbouring_frames_apart():
     assert len(interleaved_held) == 10 and len(interleaved_train) == 40
 
 
+def test_csv_benchmark_compares_the_writers_on_the_same_rows():
+    command = [sys.executable, "bench/csv_write.py", "--rows", "2000", "--components", "8", "--repeats", "1", "--s3"]
+    result = last_json(command)
+    before, local, on_s3 = result["rows"]
+    assert result["csv_rows"] == 2000 and before["variant"].startswith("before")
+    assert local["csv_mb"] == on_s3["csv_mb"] > 0 and local["parts"] == on_s3["parts"] == 1
+    assert min(row["seconds"] for row in result["rows"]) > 0
+
+
 def test_peak_memory_counts_grandchildren():
     allocate = "import time; x = bytearray(300_000_000); time.sleep(1.5)"
     measured = run_measured(

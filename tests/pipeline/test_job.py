@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.cli import main
@@ -108,6 +110,26 @@ def test_pca_outputs_agree_with_k(spark, finished_run):
     assert rows[0] == ["path", "label"] + [f"pc_{i}" for i in range(1, k + 1)]
     assert len(rows) == 1 + GOOD + len(CONVERTED)
     assert {"Apple Golden 1", "Zoo"} <= {row[1] for row in rows[1:]}
+    assert_csv_equals_parquet(spark, run_dir, "train")
+    assert report["sets"]["train"]["csv"] == {
+        "file": "pca_train.csv",
+        "rows": GOOD + len(CONVERTED),
+        "bytes": (run_dir / "pca_train.csv").stat().st_size,
+        "parts": 1,
+        "driver_bytes": 0,
+    }
+
+
+def assert_csv_equals_parquet(spark, run_dir: Path, name: str) -> None:
+    """pca_<name>.csv, read by pandas, holds exactly the rows of pca_<name>.parquet."""
+    frame = pd.read_csv(run_dir / f"pca_{name}.csv", dtype={"path": str, "label": str}, keep_default_na=False)
+    from_csv = {row.path: (row.label, np.float32(row[2:])) for row in frame.itertuples(index=False)}
+    parquet = spark.read.parquet(str(run_dir / f"pca_{name}.parquet")).collect()
+    from_parquet = {row.path: (row.label, np.float32(row.pca)) for row in parquet}
+    assert from_csv.keys() == from_parquet.keys() and len(frame) == len(from_parquet)
+    for path, (label, values) in from_parquet.items():
+        assert from_csv[path][0] == label
+        np.testing.assert_array_equal(from_csv[path][1], values)
 
 
 def test_pca_model_is_saved_in_spark_ml_format(finished_run):
@@ -119,9 +141,10 @@ def test_pca_model_is_saved_in_spark_ml_format(finished_run):
 
 
 def test_report_html_and_success_marker_written_last(finished_run):
-    run_dir, _ = finished_run
+    run_dir, report = finished_run
     page = (run_dir / "report.html").read_text()
-    assert page.count("<img") == 3 and "corrupt.jpg" in page
+    assert len(re.findall(r"<svg xmlns", page)) == 2 and "corrupt.jpg" in page  # two inline SVG plots
+    assert f"took <b>{report['timings_s']['total']:.1f} s</b>" in page
     success = (run_dir / "_SUCCESS").stat().st_mtime_ns
     others = [
         p.stat().st_mtime_ns
@@ -129,6 +152,20 @@ def test_report_html_and_success_marker_written_last(finished_run):
         if p.is_file() and p.name != "_SUCCESS" and not p.name.startswith(".")
     ]
     assert others and success >= max(others)
+
+
+def test_report_lists_every_file_the_run_wrote(finished_run):
+    run_dir, report = finished_run
+    on_disk: dict[str, list[int]] = {}
+    for path in run_dir.rglob("*"):
+        written_after = path.parent == run_dir and path.name in ("report.html", "report.json", "_SUCCESS")
+        if path.is_file() and not written_after:
+            top = path.relative_to(run_dir).parts[0]
+            entry = on_disk.setdefault(top + ("/" if path.parent != run_dir else ""), [0, 0])
+            entry[0] += 1
+            entry[1] += path.stat().st_size
+    listed = {entry["path"]: [entry["files"], entry["bytes"]] for entry in report["files_written"]}
+    assert listed == on_disk and "pca_train.csv" in listed and "features_train.parquet/" in listed
 
 
 def test_model_is_built_once_per_worker_not_per_batch(finished_run):
@@ -217,13 +254,31 @@ def test_pca_is_fitted_on_the_fit_set_only(finished_run, fit_apply_run):
     )
 
 
-def test_apply_sets_get_their_own_outputs_and_accuracy(fit_apply_run):
+def test_apply_sets_get_their_own_outputs_and_accuracy(spark, fit_apply_run):
     run_dir, report = fit_apply_run
     assert report["sets"]["validation"]["featurized"] == 4 and report["pca"]["fit_set"] == "train"
     with open(run_dir / "pca_validation.csv") as file:
         assert len(file.readlines()) == 1 + 4
-    assert 0 <= report["classifier"]["accuracy"]["validation"] <= 1
-    assert report["classifier"]["accuracy"]["train"] >= 0.9
+    assert_csv_equals_parquet(spark, run_dir, "validation")
+    classifier = report["classifier"]
+    assert 0 <= classifier["accuracy"]["validation"] <= 1
+    assert classifier["accuracy"]["train"] >= 0.9
+
+
+def test_classifier_reports_training_and_held_out_figures(fit_apply_run):
+    run_dir, report = fit_apply_run
+    classifier = report["classifier"]
+    assert classifier["training_accuracy"] == classifier["accuracy"]["train"]
+    assert classifier["held_out_accuracy"] == {"validation": classifier["accuracy"]["validation"]}
+    validation = classifier["cross_validation"]
+    assert validation["folds"] == 3 and validation["photos"] == GOOD + len(CONVERTED)  # 3 photos a label at least
+    assert 0 <= validation["accuracy"] <= 1
+    (name, matrix), *others = classifier["confusion_matrices"].items()
+    assert name == "validation" and others == [] and matrix["photos"] == 4
+    counts = np.array(matrix["matrix"])
+    assert counts.sum() == 4 and counts.trace() / 4 == classifier["accuracy"]["validation"]
+    page = (run_dir / "report.html").read_text()
+    assert "<h3>validation</h3>" in page and "cross-validation" in page and "training accuracy" in page
 
 
 def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path, capsys):
@@ -246,6 +301,12 @@ def test_transform_projects_new_photos_without_refitting(spark, finished_run, fi
     )
     report = json.loads((tmp_path / "new" / "report.json").read_text())
     assert report["command"] == "transform" and report["pca"]["k"] == finished_run[1]["pca"]["k"]
+    classifier, fitted = report["classifier"], finished_run[1]["classifier"]
+    assert classifier["held_out_accuracy"] == classifier["accuracy"] and set(classifier["accuracy"]) == {"validation"}
+    assert classifier["training_accuracy"] == fitted["training_accuracy"]
+    assert classifier["cross_validation"] == fitted["cross_validation"]
+    assert classifier["fitted_on"] == f"train of {finished_run[1]['run_dir']}"
+    assert set(classifier["confusion_matrices"]) == {"validation"}
     assert not (tmp_path / "new" / "pca_model").exists()
     assert main(["predict", "--run", str(tmp_path / "new"), str(unseen_photos()[0])]) == 2
     assert f"output of `transform` (photos projected with run {report['source_run']})" in capsys.readouterr().err
@@ -254,6 +315,28 @@ def test_transform_projects_new_photos_without_refitting(spark, finished_run, fi
     assert projected.keys() == expected.keys()
     for path, row in projected.items():
         np.testing.assert_allclose(np.abs(row), np.abs(expected[path]), rtol=1e-4, atol=1e-4)
+
+
+def test_awkward_folder_and_file_names_round_trip_through_the_csv(spark, weights, tmp_path):
+    from tests.pipeline.test_csv_output import AWKWARD
+
+    photos = sorted(SAMPLE.rglob("*.jpg"))
+    for index, label in enumerate(AWKWARD):
+        for copy in range(2):
+            folder = tmp_path / ("train" if copy else "test") / label
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{copy} {label} #{{}}%.jpg").write_bytes(photos[(10 * index + copy) % len(photos)].read_bytes())
+    args = ["--input", str(tmp_path / "train"), "--apply", str(tmp_path / "test"), "--output", str(tmp_path / "out")]
+    assert run_cli(*args, "--weights", weights, "--image-size", "96", "--run-id", "awkward") == 0
+    run_dir = tmp_path / "out" / "awkward"
+    for name in ("train", "test"):
+        assert_csv_equals_parquet(spark, run_dir, name)
+        labels = set(pd.read_csv(run_dir / f"pca_{name}.csv", keep_default_na=False)["label"])
+        assert labels == set(AWKWARD)
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert set(report["classifier"]["confusion_matrices"]["test"]["labels"]) == set(AWKWARD)
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "りんご" in page and "Pomme d&#x27;Api" in page
 
 
 def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys):
