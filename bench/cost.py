@@ -12,13 +12,8 @@ region-independent part, the resources one run uses, follows from:
   Spark and TensorFlow start) that is billed but featurizes nothing;
 - the job's fixed stages (PCA, CSV, report) on the driver, from the local runs.
 The prices turn that into money (`--prices FILE` replaces them: JSON
-{"name": {"vcpu_hour": x, "gb_hour": y}, ...}). AWS's pricing page fills its tables in
-by script and could not be read from this offline machine; the defaults come from
-PerfKitBenchmarker's EMR Serverless price list, generated from AWS's price list (x86,
-commit 804d012 of 2023-02-03, unchanged in its 2026 snapshot). No source found gives
-the ARM rates for eu-west-3; every published ARM/x86 pair we found (us-east-1, and
-aws-samples' calculator for eu-west-1) is exactly 0.80, so ARM = 0.80 x x86 here,
-labelled as derived. Check https://aws.amazon.com/emr/pricing/ before quoting a figure.
+{"name": {"vcpu_hour": x, "gb_hour": y}, ...}); the defaults and their sources are in
+pipeline/prices.py, which the cloud client and the dashboard use too.
 """
 
 from __future__ import annotations
@@ -32,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.table import report  # noqa: E402
+from pipeline.prices import ARM_DISCOUNT, cost_usd, default_prices  # noqa: E402, F401 (ARM_DISCOUNT: for the tests)
 
 WORKER_VCPU = 4
 WORKER_GB = 16
@@ -39,24 +35,6 @@ MAX_EXECUTORS = 6
 STARTUP_S = 90.0  # assumed: a worker fetching the Python environment and starting Spark + TensorFlow
 FIXED_S = 60.0  # assumed: driver-only stages (listing, model conversion, PCA, CSV, report) on large runs
 MINIMUM_S = 60.0
-
-ARM_DISCOUNT = 0.80
-"""ARM price / x86 price in every published pair found (us-east-1 0.042094/0.052624)."""
-
-X86_PRICES = {  # PerfKitBenchmarker aws_dpb_emr_serverless_prices.py (from AWS's price list, 2023)
-    "eu-west-3": {"vcpu_hour": 0.06318, "gb_hour": 0.00689},
-    "eu-west-1": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
-}
-
-
-def default_prices() -> dict[str, dict[str, float]]:
-    prices = {}
-    for region, x86 in X86_PRICES.items():
-        prices[f"{region} x86_64"] = x86
-        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = {
-            unit: round(rate * ARM_DISCOUNT, 7) for unit, rate in x86.items()
-        }
-    return prices
 
 
 def run_resources(photos: int, photos_per_vcpu_second: float, executors: int = MAX_EXECUTORS) -> dict[str, float]:
@@ -88,7 +66,7 @@ def main() -> None:
         executors = executors_for(photos, args.photos_per_vcpu_second)
         usage = run_resources(photos, args.photos_per_vcpu_second, executors)
         for name, price in prices.items():
-            cost = usage["vcpu_hours"] * price["vcpu_hour"] + usage["gb_hours"] * price["gb_hour"]
+            cost = cost_usd(usage["vcpu_hours"], usage["gb_hours"], price)
             rows.append({"photos": photos, "executors": executors, **usage, "prices": name, "usd": round(cost, 2)})
     report(rows, {"benchmark": "cost", "photos_per_vcpu_second": args.photos_per_vcpu_second})
 
