@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from pipeline.prices import Billed, billed
+from pipeline.prices import Billed, api_field, billed
 
 PAGE = "index.html"
 RUN_FILES = ("report.json", "report.html", "job_run.json")
-"""What the page reads and links per run; job_run.json (GetJobRun's record) is optional."""
+"""What the page reads and links per run; job_run.json (GetJobRun's record, written by the
+state machine beside the results) is optional: without it the cost is unknown, not zero."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,13 @@ def summarise(run_id: str, report: dict[str, Any], job_run: dict[str, Any] | Non
     photos = [_number(s.get("photos")) for s in sets.values()]
     skipped = [_number(s.get("skipped")) for s in sets.values()]
     explained = pca.get("explained_variance")
-    accuracy = _dict(_dict(report.get("classifier")).get("accuracy"))
-    record = _dict(_dict(job_run).get("jobRun") or job_run)
+    classifier = _dict(report.get("classifier"))
+    held_out = classifier.get("held_out_accuracy")  # newer reports: every set but the fit set
+    accuracy = _dict(held_out) if isinstance(held_out, dict) else _dict(classifier.get("accuracy"))
+    record = _dict(api_field(_dict(job_run), "jobRun") or job_run)
     seconds = _number(_dict(report.get("timings_s")).get("total"))
     if seconds is None:
-        seconds = _number(record.get("totalExecutionDurationSeconds"))
+        seconds = _number(api_field(record, "totalExecutionDurationSeconds"))
     return RunRow(
         run_id=run_id,
         link=link,
@@ -88,7 +91,7 @@ def summarise(run_id: str, report: dict[str, Any], job_run: dict[str, Any] | Non
         explained=float(sum(explained)) if isinstance(explained, list) and explained else None,
         accuracy={name: _number(value) for name, value in accuracy.items() if name != fit_set},
         seconds=seconds,
-        billed=billed(record, architecture=str(record.get("architecture") or "X86_64")) if record else None,
+        billed=billed(record, architecture=str(api_field(record, "architecture") or "X86_64")) if record else None,
     )
 
 

@@ -66,20 +66,29 @@ class Billed:
 
 
 def billed(job_run: dict[str, Any], region: str | None = None, architecture: str = "X86_64") -> Billed | None:
-    """Price a GetJobRun `jobRun` record; the region defaults to the one in its ARN. None before billing."""
-    usage = job_run.get("billedResourceUtilization")
+    """Price a GetJobRun `jobRun` record; the region defaults to the one in its ARN. None before billing.
+
+    The record may come from boto3 (camelCase: billedResourceUtilization.vCPUHour) or from a
+    Step Functions SDK integration, which capitalises every name (BilledResourceUtilization.VCPUHour).
+    """
+    usage = api_field(job_run, "billedResourceUtilization")
     if not isinstance(usage, dict):
         return None
-    region = region or _arn_region(str(job_run.get("arn", "")))
-    vcpu, memory = float(usage.get("vCPUHour", 0.0)), float(usage.get("memoryGBHour", 0.0))
+    region = region or _arn_region(str(api_field(job_run, "arn") or ""))
+    vcpu, memory = float(api_field(usage, "vCPUHour") or 0.0), float(api_field(usage, "memoryGBHour") or 0.0)
     price = rates(region, architecture) if region else None
     return Billed(
         vcpu_hours=vcpu,
         memory_gb_hours=memory,
-        storage_gb_hours=float(usage.get("storageGBHour", 0.0)),
+        storage_gb_hours=float(api_field(usage, "storageGBHour") or 0.0),
         usd=cost_usd(vcpu, memory, price) if price else None,
         priced_as=f"{region or 'an unknown region'} {architecture}",
     )
+
+
+def api_field(record: dict[str, Any], name: str) -> Any:
+    """record[name] under the API's camelCase name or the capitalised one Step Functions returns."""
+    return record.get(name, record.get(name[0].upper() + name[1:]))
 
 
 def _arn_region(arn: str) -> str | None:

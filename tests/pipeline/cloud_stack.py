@@ -95,13 +95,27 @@ class JobStandIn:
             if path.is_file() and not path.name.endswith(".crc"):
                 s3.upload_file(str(path), bucket, prefix + path.relative_to(self.run_folder).as_posix())
         s3.put_object(Bucket=bucket, Key=prefix + "_SUCCESS", Body=b"")
-        record = {"jobRun": {"arn": job_run.arn, "billedResourceUtilization": BILLED, "state": "SUCCESS"}}
+        # job_run.json as the state machine records it: GetJobRun's record through an SDK integration,
+        # which capitalises every name.
+        usage = {name[0].upper() + name[1:]: value for name, value in BILLED.items()}
+        record = {"Arn": job_run.arn, "BilledResourceUtilization": usage, "State": "SUCCESS"}
         s3.put_object(Bucket=bucket, Key=prefix + "job_run.json", Body=json.dumps(record).encode())
 
 
+def job_options(arguments: list[str]) -> dict[str, str]:
+    """{flag: value} of the job's arguments, given as `--flag value` or `--flag=value`."""
+    found = {}
+    for i, item in enumerate(arguments):
+        if item.startswith("--") and "=" in item:
+            flag, _, found[flag] = item.partition("=")
+        elif item.startswith("--") and i + 1 < len(arguments):
+            found[item] = arguments[i + 1]
+    return found
+
+
 def run_folder_of(arguments: list[str], job_name: str) -> tuple[str, str]:
-    """(bucket, prefix) of <--output>/<--run-id>/ in the job's arguments, whatever their order."""
-    value = {flag: arguments[i + 1] for i, flag in enumerate(arguments[:-1]) if flag.startswith("--")}
+    """(bucket, prefix) of <--output>/<--run-id>/ in the job's arguments, whatever their order and form."""
+    value = job_options(arguments)
     output = value["--output"].removeprefix("s3://").rstrip("/")
     bucket, _, prefix = output.partition("/")
     return bucket, f"{prefix}/{value.get('--run-id', job_name)}/".lstrip("/")

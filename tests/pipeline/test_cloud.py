@@ -12,7 +12,7 @@ from pipeline.cloud import stack as cloud_stack
 from pipeline.cloud.runs import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
 from pipeline.cloud.stack import NEEDED_OUTPUTS
 from tests.conftest import SAMPLE, copy_sample
-from tests.pipeline.cloud_stack import DRIVER_ERROR, FAILURE, deploy, moto_endpoint  # noqa: F401 (a fixture)
+from tests.pipeline.cloud_stack import DRIVER_ERROR, FAILURE, deploy, job_options, moto_endpoint  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_start_and_wait_runs_to_success_with_the_billed_cost(deployed, photos, t
     assert "billed: 1.500 vCPU-hours, 6.000 GB-hours: about $0.14 at eu-west-3 X86_64 prices" in out
     assert "r1: execution SUCCEEDED, job SUCCESS" in err  # the live line's last state
     (arguments,) = deployed.job.started
-    value = dict(zip(arguments, arguments[1:]))
+    value = job_options(arguments)
     photos_bucket = deployed.buckets["InputBucketName"]
     assert (
         value["--input"] == f"s3://{photos_bucket}/train/" and value["--apply"] == f"s3://{photos_bucket}/validation/"

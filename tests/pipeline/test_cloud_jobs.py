@@ -209,6 +209,9 @@ def test_billed_resources_are_priced_where_a_price_is_known() -> None:
     stockholm = billed(record, region="eu-north-1")
     assert stockholm.usd is None and "no price known for eu-north-1" in stockholm.summary()
     assert billed(job_run("RUNNING")["jobRun"]) is None  # nothing billed yet
+    # job_run.json as the state machine writes it: through an SDK integration, every name capitalised
+    recorded = {"Arn": record["arn"], "BilledResourceUtilization": {"VCPUHour": 1.5, "MemoryGBHour": 6.0}}
+    assert billed(recorded).usd == paris.usd
 
 
 def test_a_json_cause_is_reduced_to_its_message() -> None:

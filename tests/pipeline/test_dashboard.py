@@ -1,5 +1,5 @@
 """The dashboard on runs made by the test suite: every finished run listed, links that resolve, clean HTML,
-nothing fetched from the network; and the confusion matrices the runs' own reports gained."""
+nothing fetched from the network."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
-
-from pipeline.classify import Classifier
 from pipeline.cli import main
 from pipeline.dashboard import RunRow, summarise
 from tests.conftest import REPO
@@ -114,33 +111,6 @@ def test_reports_are_read_defensively():
     odd = {"sets": ["x"], "pca": "k=3", "classifier": {"accuracy": {"test": "high"}}, "timings_s": None}
     row = summarise("odd", odd, {"jobRun": "none"}, "odd/report.html")
     assert (row.photos, row.k, row.accuracy, row.billed) == (None, None, {"test": None}, None)
-
-
-def test_labelled_apply_sets_get_a_confusion_matrix_in_the_report(tiny_runs):
-    for run in ("fit", "reuse"):
-        report = json.loads((tiny_runs / run / "report.json").read_text())
-        matrix = report["classifier"]["confusion"]["validation"]
-        assert sum(map(sum, matrix["counts"])) == report["sets"]["validation"]["featurized"]
-        page = (tiny_runs / run / "report.html").read_text()
-        assert "Confusion matrix: validation" in page and Page(page).problems == []
-    fit = json.loads((tiny_runs / "fit" / "report.json").read_text())
-    assert "train" not in fit["classifier"]["confusion"]  # the fit set is not held out
-
-
-def test_confusion_counts_true_against_named_labels():
-    classifier = Classifier(
-        labels=["apple", "kiwi", "pear"],
-        pca_mean=np.zeros(2),
-        pca_components=np.eye(2),
-        scaler_mean=np.zeros(2),
-        scaler_scale=np.ones(2),
-        coef=np.array([[5.0, 0.0], [0.0, 5.0], [-5.0, -5.0]]),
-        intercept=np.zeros(3),
-    )
-    rows = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.0, 1.0]])
-    found = classifier.confusion(rows, ["apple", "kiwi", "kiwi", "pear", "plum"])
-    assert found == {"labels": ["apple", "kiwi", "pear"], "counts": [[1, 0, 0], [1, 1, 0], [0, 0, 1]]}
-    assert classifier.confusion(rows[:1], ["plum"]) is None  # no label it knows
 
 
 def test_client_commands_start_without_spark_or_boto3():
