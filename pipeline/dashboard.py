@@ -195,7 +195,7 @@ def _row(run: RunRow) -> str:
             [
                 _cell("Run", f'<a href="{html.escape(run.link, quote=True)}">{html.escape(run.run_id)}</a>{kind}'),
                 _cell("When", when),
-                _cell("Input", html.escape(run.input or ""), "path"),
+                _cell("Input", html.escape((run.input or "").replace("file://", "")), "path"),
                 _cell("Photos", "" if run.photos is None else f"{run.photos:,}", "num"),
                 _cell("Skipped", "" if run.skipped is None else f"{run.skipped:,}", "num"),
                 _cell("k", "" if run.k is None else str(run.k), "num"),
@@ -217,14 +217,15 @@ h1{font-size:1.5rem;margin:0 0 .25rem}p.meta{color:#5a6472;margin:.25rem 0 1rem}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{padding:.45rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid #e3e7ec}
 th{background:#f4f6f8;position:sticky;top:0;font-weight:600}
-td.num{text-align:right;white-space:nowrap}td.path{word-break:break-all;max-width:22rem}
+td.num{text-align:right;white-space:nowrap}td.path{overflow-wrap:anywhere;max-width:22rem}
 tr:hover td{background:#fafbfc}a{color:#0b5cad}
 .tag{font-size:.75rem;background:#e8eef7;border-radius:.3rem;padding:0 .3rem}
 footer{color:#5a6472;font-size:.85rem;margin-top:1rem}
 @media (max-width:760px){
 table,tbody,tr,td{display:block;width:auto}thead{display:none}
 tr{border:1px solid #e3e7ec;border-radius:.5rem;margin:0 0 .8rem;padding:.3rem .5rem}
-td{border:none;padding:.2rem 0;text-align:left!important;display:flex;gap:.8rem;max-width:none}
+td{border:none;padding:.2rem 0;text-align:left!important;display:flex;gap:.8rem;max-width:none;align-items:baseline}
+td:empty{display:none}
 td::before{content:attr(data-label);flex:0 0 8.5rem;color:#5a6472;font-weight:600}
 }
 """
@@ -260,7 +261,9 @@ def render(found: Found, source: str) -> str:
 <title>Fruit features: runs</title><style>{STYLE}</style></head>
 <body><h1>Fruit features: {len(found.rows)} finished run(s)</h1>
 <p class="meta">{html.escape(source)}, generated {generated}.{total}
-Accuracy is the run's classifier on each set it was not fitted on.</p>
+Accuracy: the run's classifier on each set it was not fitted on. Billed and cost: EMR Serverless's own
+figures (the run's job_run.json, written by the stack's state machine) at pipeline/prices.py's rates; runs made
+elsewhere have none.</p>
 <table><thead><tr>{header}</tr></thead>
 <tbody>
 {rows}
