@@ -20,7 +20,8 @@ def tiny_runs(spark, weights, tmp_path_factory) -> Path:
     validation = copy_sample(photos / "validation", per_label=1, labels=3)
     runs = tmp_path_factory.mktemp("tiny_runs")
     common = ["--output", str(runs), "--partitions", "2"]
-    fit = ["run", "--input", str(train), "--apply", str(validation), "--weights", weights, "--image-size", "96"]
+    # 32 px: not test_job's 96, whose model must still be built afresh on the workers when test_job runs.
+    fit = ["run", "--input", str(train), "--apply", str(validation), "--weights", weights, "--image-size", "32"]
     assert main([*fit, *common, "--run-id", "fit"]) == 0
     reuse = ["transform", "--run", str(runs / "fit"), "--input", str(validation)]
     assert main([*reuse, *common, "--run-id", "reuse"]) == 0
