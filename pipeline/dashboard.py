@@ -112,7 +112,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _collect(folders: list[Path], out: Path, found: Found) -> Found:
+def _collect(folders: list[Path], out: Path) -> Found:
+    found = Found()
     for folder in sorted(folders):
         if not (folder / "_SUCCESS").is_file():
             found.unfinished.append(folder.name)
@@ -130,7 +131,7 @@ def _collect(folders: list[Path], out: Path, found: Found) -> Found:
 
 def local_runs(folder: Path, out: Path) -> Found:
     """Every run folder directly under `folder` (what `run --output folder` makes)."""
-    return _collect([p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))], out, Found())
+    return _collect([p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))], out)
 
 
 def s3_runs(s3, uri: str, out: Path, stream: TextIO | None = None) -> Found:
@@ -139,7 +140,6 @@ def s3_runs(s3, uri: str, out: Path, stream: TextIO | None = None) -> Found:
     from pipeline.cloud.transfer import Copy, download_files, download_one, same_content
 
     bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
-    prefix = "" if prefix == "/" else prefix
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
     run_prefixes = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
     copies, markers, folders = [], [], []
@@ -160,7 +160,7 @@ def s3_runs(s3, uri: str, out: Path, stream: TextIO | None = None) -> Found:
         download_files(s3, bucket, copies, stream)
     for marker in markers:  # last, so that an interrupted download is not taken as a finished run
         download_one(s3, bucket, marker)
-    return _collect(folders, out, Found())
+    return _collect(folders, out)
 
 
 def _cell(label: str, content: str, css: str = "") -> str:

@@ -118,10 +118,11 @@ def guarded(action: Callable[[], int]) -> int:
 
 
 def _upload(stack: Stack, args: argparse.Namespace) -> int:
+    from pipeline.cloud.transfer import megabytes
     from pipeline.cloud.upload import upload
 
     done = upload(stack, args.folder, args.prefix)
-    print(f"uploaded {done.sent} photo(s) ({done.sent_bytes / 1e6:.1f} MB) to {done.location}")
+    print(f"uploaded {done.sent} photo(s) ({megabytes(done.sent_bytes)}) to {done.location}")
     print(f"skipped {done.skipped} already there (same size and checksum)", end="")
     print(f", ignored {done.ignored} non-photo file(s)" if done.ignored else "")
     if done.unlabelled:

@@ -104,7 +104,8 @@ class Progress:
 
 
 def megabytes(count: float) -> str:
-    return f"{count / 1e6:.1f} MB"
+    """A byte count for people: kB below a megabyte, MB above."""
+    return f"{count / 1e3:.0f} kB" if count < 1e6 else f"{count / 1e6:.1f} MB"
 
 
 def transfer_config():
@@ -175,10 +176,10 @@ def download_prefix(
     prefix: str,
     target: Path,
     wanted: Callable[[str], bool] = lambda _relative: True,
-    last: Iterable[str] = ("_SUCCESS",),
+    last: Iterable[str] = ("_SUCCESS",),  # paths relative to `prefix`
     stream: TextIO | None = None,
 ) -> tuple[int, int]:
-    """Copy the objects under `prefix` into `target` (skipping identical files); `last` names go last.
+    """Copy the objects under `prefix` into `target` (skipping identical files); `last` goes last.
 
     Returns (downloaded, skipped). Folder markers (keys ending in "/") are ignored.
     """
@@ -193,9 +194,9 @@ def download_prefix(
             skipped += 1
         else:
             copies.append(Copy(local, key, size))
-    final = [c for c in copies if c.local.name in set(last)]
+    final = [c for c in copies if c.key[len(prefix) :] in set(last)]
     if len(final) < len(copies):
         download_files(s3, bucket, [c for c in copies if c not in final], stream)
-    for copy in final:  # markers such as _SUCCESS: only once everything else is there
+    for copy in final:  # the run's own _SUCCESS: only once everything else is there
         download_one(s3, bucket, copy)
     return len(copies), skipped

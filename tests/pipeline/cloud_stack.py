@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -36,21 +35,15 @@ FAILURE = "Job failed, please check complete logs in configured logging destinat
 DRIVER_ERROR = "error: PCA needs at least 2 readable photos in s3://input/train/"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint():
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # port 0: a free one
     server.start()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
-    yield f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 

@@ -118,6 +118,8 @@ def test_results_download_a_run_that_predict_reads(deployed, photos, tiny_runs, 
     for name in ("_SUCCESS", "report.json", "report.html", "classifier.json", "pca_train.csv", "job_run.json"):
         assert (target / name).is_file(), name
     assert (target / "pca_model").is_dir() and not (target / "features_train.parquet").exists()
+    files = [path.stat().st_mtime_ns for path in target.rglob("*") if path.is_file()]
+    assert (target / "_SUCCESS").stat().st_mtime_ns == max(files)  # last: a cut download is not a run
     assert cloud(capsys, "results", "r2", "--to", str(target))[1].startswith("downloaded 0 file(s)")
     photo = next(SAMPLE.glob("Kiwi 1/*.jpg"))
     assert main(["predict", "--run", str(target), str(photo)]) == 0
