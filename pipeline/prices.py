@@ -33,15 +33,6 @@ def rates(region: str, architecture: str = "X86_64") -> dict[str, float] | None:
     return {unit: round(rate * factor, 7) for unit, rate in x86.items()}
 
 
-def default_prices() -> dict[str, dict[str, float]]:
-    """Every known region and architecture, named for the cost table."""
-    prices = {}
-    for region in X86_PRICES:
-        prices[f"{region} x86_64"] = rates(region, "X86_64")
-        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = rates(region, "ARM64")
-    return prices
-
-
 def cost_usd(vcpu_hours: float, gb_hours: float, price: dict[str, float]) -> float:
     return vcpu_hours * price["vcpu_hour"] + gb_hours * price["gb_hour"]
 
