@@ -6,9 +6,10 @@ from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from infra.config import AppConfig, disable_bundling_if_asked
 from infra.stack import PipelineStack
+from pipeline.deployment import STACK_NAME
 
 app = App()
 disable_bundling_if_asked(app)
-PipelineStack(app, "FruitsPipeline", config=AppConfig.from_context(app))
+PipelineStack(app, STACK_NAME, config=AppConfig.from_context(app))
 Validations.of(app).add_plugins(AwsSolutionsChecks(app), NIST80053R5Checks(app))
 app.synth()

@@ -21,7 +21,8 @@ file the job writes, as multipart uploads) besides the reads of its own outputs;
 The prices turn that into money (`--prices FILE` replaces them: JSON {"name": {"vcpu_hour": x,
 "gb_hour": y, "put_per_1000": z, "get_per_1000": w}, ...}). AWS's pricing pages fill their tables
 by script and could not be read from this offline machine; the defaults' sources are named beside
-each figure below. Check https://aws.amazon.com/emr/pricing/ and https://aws.amazon.com/s3/pricing/
+each figure: EMR Serverless's in pipeline/prices.py (which the cloud client and the dashboard use
+too), S3's below. Check https://aws.amazon.com/emr/pricing/ and https://aws.amazon.com/s3/pricing/
 before quoting a figure.
 """
 
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.table import report  # noqa: E402
 from infra.config import AppConfig  # noqa: E402
+from pipeline.prices import ARM_DISCOUNT, X86_PRICES, cost_usd, rates  # noqa: E402
 from pipeline.read import default_partitions  # noqa: E402
 
 DEFAULTS = AppConfig()
@@ -77,13 +79,6 @@ OTHER_REQUESTS = 200
 """Per run, PUT-priced: the committers' and the driver's HEAD/LIST calls on the run folder,
 artifacts fetched by each worker; a generous round figure (a few cents per 10,000 runs)."""
 
-ARM_DISCOUNT = 0.80
-"""ARM price / x86 price in every published pair found (us-east-1 0.042094/0.052624)."""
-
-X86_PRICES = {  # PerfKitBenchmarker aws_dpb_emr_serverless_prices.py (from AWS's price list, 2023)
-    "eu-west-3": {"vcpu_hour": 0.06318, "gb_hour": 0.00689},
-    "eu-west-1": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
-}
 S3_REQUEST_PRICES = {
     # eu-west-3: AWS's own bill lines EUW3-Requests-Tier1 "$0.0053 per 1,000 PUT, COPY, POST, or LIST
     # requests" and EUW3-Requests-Tier2 "$0.0042 per 10,000 GET and all other requests" (quoted in a
@@ -98,11 +93,10 @@ S3_REQUEST_PRICES = {
 
 def default_prices() -> dict[str, dict[str, float]]:
     prices = {}
-    for region, x86 in X86_PRICES.items():
+    for region in X86_PRICES:
         requests = S3_REQUEST_PRICES[region]
-        prices[f"{region} x86_64"] = {**x86, **requests}
-        arm = {unit: round(rate * ARM_DISCOUNT, 7) for unit, rate in x86.items()}
-        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = {**arm, **requests}
+        prices[f"{region} x86_64"] = {**rates(region, "X86_64"), **requests}
+        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = {**rates(region, "ARM64"), **requests}
     return prices
 
 
@@ -141,7 +135,7 @@ def executors_for(photos: int, photos_per_vcpu_second: float) -> int:
 
 
 def run_cost(usage: dict[str, float], requests: dict[str, int], price: dict[str, float]) -> dict[str, float]:
-    compute = usage["vcpu_hours"] * price["vcpu_hour"] + usage["gb_hours"] * price["gb_hour"]
+    compute = cost_usd(usage["vcpu_hours"], usage["gb_hours"], price)
     s3 = requests["get"] / 1000 * price["get_per_1000"] + requests["put_list"] / 1000 * price["put_per_1000"]
     return {"compute_usd": round(compute, 3), "s3_requests_usd": round(s3, 3), "usd": round(compute + s3, 2)}
 

@@ -13,6 +13,9 @@ from typing import Any
 
 from constructs import Construct
 
+# The EU region rule lives in pipeline/deployment.py, shared with the cloud client;
+# EU_REGIONS is imported here for the code and tests that read it from infra.config.
+from pipeline.deployment import DEFAULT_REGION, EU_REGIONS, region_refusal  # noqa: F401
 from pipeline.model import sidecar_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,12 +24,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The job's pins (numpy 2.4, pandas 3.1) need Python >= 3.11, and EMR Serverless does not
 # document which Pythons its 7.x images carry, so the job's environment brings its own.
 PYTHON_VERSION = "3.11.13"
-
-# AWS regions located in EU member states. eu-west-2 (London) and eu-central-2
-# (Zurich) are outside the EU and are refused, even though their GDPR adequacy
-# decisions exist: the product promises EU residency, not adequacy.
-EU_REGIONS = frozenset({"eu-west-1", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2"})
-DEFAULT_REGION = "eu-west-3"
 
 ARCHITECTURES = ("X86_64", "ARM64")
 # Default encryption of the input and results buckets: SSE-S3, or a customer-managed KMS key.
@@ -108,12 +105,9 @@ class AppConfig:
         return config
 
     def validate(self) -> None:
-        if self.region not in EU_REGIONS:
-            raise ConfigError(
-                f"Region {self.region!r} is not in the EU: the photos fall under the GDPR, "
-                f"so this app deploys only to {', '.join(sorted(EU_REGIONS))} "
-                f"(set -c region=<one of them>; default {DEFAULT_REGION})."
-            )
+        refusal = region_refusal(self.region, "set -c region=<one of them>")
+        if refusal:
+            raise ConfigError(refusal)
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if self.encryption not in ENCRYPTIONS:

@@ -8,24 +8,41 @@ import os
 import sys
 from typing import Sequence
 
-from pipeline.images import UnreadableImage
-from pipeline.model import ENGINES, IMAGENET, PREPROCESSING_MODES, WeightsError
-from pipeline.read import InputError
-
-USER_ERRORS = (InputError, WeightsError, UnreadableImage, ValueError, OSError)
-
 
 def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def parser() -> argparse.ArgumentParser:
-    from pipeline.job import DEFAULT_IMAGE_SIZE
+CLIENT_COMMANDS = ("cloud", "dashboard")
+"""Commands that need neither Spark nor the job: they start without importing either."""
 
+
+def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     top = argparse.ArgumentParser(
         prog="python -m pipeline", description="Fruit photos to MobileNetV2 features and PCA."
     )
-    commands = top.add_subparsers(dest="command", required=True)
+    return top, top.add_subparsers(dest="command", required=True)
+
+
+def _add_client_commands(commands: argparse._SubParsersAction) -> None:
+    from pipeline import dashboard
+    from pipeline.cloud import command
+
+    command.add_parser(commands)
+    dashboard.add_parser(commands)
+
+
+def client_parser() -> argparse.ArgumentParser:
+    top, commands = _top()
+    _add_client_commands(commands)
+    return top
+
+
+def parser() -> argparse.ArgumentParser:
+    from pipeline.job import DEFAULT_IMAGE_SIZE
+    from pipeline.model import ENGINES, IMAGENET, PREPROCESSING_MODES
+
+    top, commands = _top()
     run = commands.add_parser("run", help="featurize photos, fit PCA, write results and a report")
     run.add_argument(
         "--input", required=True, help="folder of <Label>/<photo>.jpg (local path or s3://); PCA is fitted on it"
@@ -77,18 +94,26 @@ def parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="top 3 labels of each photo, as JSON lines (no Spark needed)")
     predict.add_argument("--run", required=True, help="folder of a finished local run")
     predict.add_argument("photos", nargs="+", metavar="PHOTO")
+    _add_client_commands(commands)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in CLIENT_COMMANDS:
+        args = client_parser().parse_args(argv)
+        return args.handler(args)  # pipeline/cloud/command.py, pipeline/dashboard.py
     args = parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep the console readable
+    from pipeline.images import UnreadableImage
     from pipeline.job import OutputError
+    from pipeline.model import WeightsError
+    from pipeline.read import InputError
     from pipeline.spark import MissingJava
 
     try:
         return {"run": _run, "transform": _transform, "predict": _predict}[args.command](args)
-    except (MissingJava, OutputError, *USER_ERRORS) as error:
+    except (MissingJava, OutputError, InputError, WeightsError, UnreadableImage, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -110,6 +110,16 @@ def copy_sample(target: Path, per_label: int, labels: int | None = None) -> Path
 
 
 @pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    """One synthesis of the whole CDK app per session (jsii is slow): the infra tests and the cloud client's."""
+    if str(REPO / "tests" / "infra") not in sys.path:  # where the infra tests' helpers live
+        sys.path.insert(0, str(REPO / "tests" / "infra"))
+    from infra_synth import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="session")
 def sample_photo() -> bytes:
     return next(SAMPLE.glob("Kiwi 1/*.jpg")).read_bytes()
 

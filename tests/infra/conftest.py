@@ -1,34 +1,12 @@
-"""Fixtures of the infra tests: one synthesis of the whole app per session (jsii is slow)."""
+"""Fixtures of the infra tests (the one synthesis of the whole app, `synthesized`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from aws_cdk import App, Stack
-from aws_cdk.assertions import Template
-from infra_synth import STACK_NAME, Synthesized, build_app, synth_context
+from infra_synth import synth_context
 
 from infra.config import AppConfig, disable_bundling_if_asked
-
-
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    tmp = tmp_path_factory.mktemp("synth")
-    app, stack = build_app(synth_context(tmp), tmp / "cdk.out")
-    try:
-        app.synth()
-        error = None
-    except RuntimeError as failure:  # cdk-nag findings make synthesis fail
-        error = str(failure)
-    template_path = tmp / "cdk.out" / f"{STACK_NAME}.template.json"
-    return Synthesized(
-        stack=stack,
-        template=Template.from_json(json.loads(template_path.read_text())),
-        template_path=template_path,
-        assembly_dir=tmp / "cdk.out",
-        synth_error=error,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,24 @@ def synth_context(tmp_dir: Path, **overrides: str) -> dict[str, object]:
     }
 
 
+def synthesize(tmp: Path) -> Synthesized:
+    """The whole app, synthesized once (cdk-nag findings are kept, not raised)."""
+    app, stack = build_app(synth_context(tmp), tmp / "cdk.out")
+    try:
+        app.synth()
+        error = None
+    except RuntimeError as failure:  # cdk-nag findings make synthesis fail
+        error = str(failure)
+    template_path = tmp / "cdk.out" / f"{STACK_NAME}.template.json"
+    return Synthesized(
+        stack=stack,
+        template=Template.from_json(json.loads(template_path.read_text())),
+        template_path=template_path,
+        assembly_dir=tmp / "cdk.out",
+        synth_error=error,
+    )
+
+
 def build_app(context: dict[str, object], outdir: Path) -> tuple[App, PipelineStack]:
     """The same steps as app.py."""
     app = App(context=context, outdir=str(outdir))

@@ -1,0 +1,313 @@
+"""`python -m pipeline cloud VERB`: the verbs, their options, what they print and their exit codes.
+
+Progress and the live line of `start --wait` go to stderr; results (locations, tables,
+summaries) to stdout. Exit codes: pipeline/cloud/errors.py `Exit`, listed in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.cli import _comma_list
+from pipeline.cloud import jobs, runs
+from pipeline.cloud.errors import CloudError, Exit, from_aws
+from pipeline.cloud.stack import Stack, connect, s3_uri, split_s3_uri
+from pipeline.deployment import DEFAULT_REGION, STACK_NAME
+
+POLL_SECONDS = 10.0
+TAIL_LINES = 30
+
+
+def aws_options(stack: bool = True) -> argparse.ArgumentParser:
+    """--stack/--region/--profile, shared by every verb (--region/--profile: by `dashboard` for s3:// runs)."""
+    options = argparse.ArgumentParser(add_help=False)
+    if stack:
+        options.add_argument("--stack", default=STACK_NAME, help=f"CloudFormation stack name (default {STACK_NAME})")
+    options.add_argument(
+        "--region", default=DEFAULT_REGION, help=f"the stack's region, an EU one (default {DEFAULT_REGION})"
+    )
+    options.add_argument("--profile", help="AWS named profile (default: the usual AWS credential chain)")
+    return options
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    cloud = commands.add_parser(
+        "cloud",
+        help="drive the deployed stack: upload, start, status, runs, logs, results, dashboard",
+        description="Drive the deployed stack, found by its CloudFormation outputs (stack name and region).",
+    )
+    cloud.set_defaults(handler=main)
+    verbs = cloud.add_subparsers(dest="verb", required=True, metavar="VERB")
+    common = [aws_options()]
+
+    upload = verbs.add_parser("upload", parents=common, help="send a photo folder to the input bucket")
+    upload.add_argument("folder", metavar="DIR", help="local folder of <Label>/<photo>.jpg")
+    upload.add_argument("--prefix", default=runs.DEFAULT_INPUT_PREFIX, help="folder in the input bucket (train/)")
+    upload.set_defaults(verb_handler=_upload)
+
+    start = verbs.add_parser("start", parents=common, help="start a run (an execution of the state machine)")
+    start.add_argument(
+        "--input",
+        help=f"photos to fit on: a prefix of the input bucket or s3:// URI in it (default {runs.DEFAULT_INPUT_PREFIX})",
+    )
+    start.add_argument(
+        "--apply",
+        action="append",
+        default=[],
+        type=_comma_list,
+        metavar="PREFIXES",
+        help="more photo folders projected with that PCA (comma-separated, repeatable)",
+    )
+    start.add_argument("--image-size", type=int, help="pixels per side fed to the model (stack default: 224)")
+    start.add_argument("--variance", type=float, help="share of variance kept by PCA (stack default: 0.95)")
+    start.add_argument("--run-id", help="name of the run and of its results folder (default: UTC timestamp)")
+    start.add_argument("--transform", metavar="RUN", help="project --input with the finished run RUN instead")
+    start.add_argument("--wait", action="store_true", help="follow the run to its end, then print its cost")
+    start.add_argument("--poll", type=float, default=POLL_SECONDS, help=argparse.SUPPRESS)
+    start.set_defaults(verb_handler=_start)
+
+    status = verbs.add_parser("status", parents=common, help="state of a run (default: the latest)")
+    status.add_argument("run", nargs="?", metavar="RUN", help="run id or execution ARN")
+    status.set_defaults(verb_handler=_status)
+
+    listing = verbs.add_parser("runs", parents=common, help="recent runs with their outcome")
+    listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    listing.set_defaults(verb_handler=_runs)
+
+    logs = verbs.add_parser("logs", parents=common, help="where a run's Spark logs are; the driver's last lines")
+    logs.add_argument("run", nargs="?", metavar="RUN", help="run id or execution ARN (default: the latest)")
+    logs.add_argument("--tail", type=int, help=f"driver stderr lines to print (default {TAIL_LINES} on failure)")
+    logs.set_defaults(verb_handler=_logs)
+
+    results = verbs.add_parser("results", parents=common, help="download a finished run (predict works on it)")
+    results.add_argument("run", nargs="?", metavar="RUN", help="run id or execution ARN (default: the latest)")
+    results.add_argument("--to", required=True, metavar="DIR", help="local folder for the run")
+    results.add_argument(
+        "--all", dest="everything", action="store_true", help="also the Parquet features and projections (large)"
+    )
+    results.set_defaults(verb_handler=_results)
+
+    board = verbs.add_parser("dashboard", parents=common, help="static page of every finished run in the bucket")
+    board.add_argument("--out", default="dashboard", metavar="DIR", help="local folder for the page (dashboard/)")
+    board.set_defaults(verb_handler=_dashboard)
+
+
+def main(args: argparse.Namespace) -> int:
+    return guarded(lambda: args.verb_handler(connect(args.stack, args.region, args.profile), args))
+
+
+def guarded(action: Callable[[], int]) -> int:
+    """Run a verb: every failure becomes one `error:` line and its exit code."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return int(action())
+    except CloudError as error:
+        failure = error
+    except (BotoCoreError, ClientError) as error:
+        failure = from_aws(error)
+    except KeyboardInterrupt:
+        failure = CloudError("interrupted", Exit.INTERRUPTED)
+    print(f"error: {failure}", file=sys.stderr)
+    return int(failure.code)
+
+
+def _upload(stack: Stack, args: argparse.Namespace) -> int:
+    from pipeline.cloud.transfer import megabytes
+    from pipeline.cloud.upload import upload
+
+    done = upload(stack, args.folder, args.prefix)
+    print(f"uploaded {done.sent} photo(s) ({megabytes(done.sent_bytes)}) to {done.location}")
+    print(f"skipped {done.skipped} already there (same size and checksum)", end="")
+    print(f", ignored {done.ignored} non-photo file(s)" if done.ignored else "")
+    if done.unlabelled:
+        print(
+            f"warning: {done.unlabelled} photo(s) directly in {args.folder}: the job labels a photo by its folder, "
+            f"so they are labelled {done.location.rstrip('/').rsplit('/', 1)[-1]!r}; use <Label>/ subfolders",
+            file=sys.stderr,
+        )
+    print(f"next: python -m pipeline cloud start --input {done.location} --wait")
+    return Exit.OK
+
+
+def _start(stack: Stack, args: argparse.Namespace) -> int:
+    request = runs.RunRequest(
+        input=args.input,
+        apply=tuple(p for group in args.apply for p in group),
+        image_size=args.image_size,
+        variance=args.variance,
+        run_id=args.run_id,
+        transform=args.transform,
+    )
+    execution = runs.start(stack, request)
+    name = execution["name"]
+    print(f"started run {name}: {runs.run_folder(stack, runs.execution_input_of(execution), name)}")
+    print(f"execution: {execution['executionArn']}")
+    if not args.wait:
+        print(f"follow it: python -m pipeline cloud status {name}")
+        return Exit.OK
+    return _report(stack, wait(stack, execution, args.poll))
+
+
+def wait(
+    stack: Stack,
+    execution: dict[str, Any],
+    poll_seconds: float = POLL_SECONDS,
+    stream=None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Poll until the execution ends, with one live line: execution state, job run state, elapsed."""
+    stream = stream if stream is not None else sys.stderr
+    live, shown, job_run_id = stream.isatty(), "", None
+    sfn = stack.client("stepfunctions")
+    try:
+        while True:
+            job_run_id = job_run_id or jobs.job_run_id(stack, execution)
+            job_state = jobs.job_run(stack, job_run_id)["state"] if job_run_id else "not started"
+            line = (
+                f"{execution['name']}: execution {execution['status']}, job {job_state}, "
+                f"{runs.duration(runs.elapsed(execution))}"
+            )
+            if live:
+                stream.write(f"\r{line:<78}")
+            elif line.rsplit(",", 1)[0] != shown.rsplit(",", 1)[0]:  # a new state, not just a new second
+                stream.write(line + "\n")
+            shown = line
+            stream.flush()
+            if execution["status"] in runs.FINISHED:
+                if live:
+                    stream.write("\n")
+                return execution
+            sleep(poll_seconds)
+            execution = sfn.describe_execution(executionArn=execution["executionArn"])
+    except KeyboardInterrupt:
+        raise CloudError(
+            f"stopped waiting; run {execution['name']} goes on (python -m pipeline cloud status {execution['name']})",
+            Exit.INTERRUPTED,
+        ) from None
+
+
+def _report(stack: Stack, execution: dict[str, Any]) -> int:
+    """What a user wants once a run has ended (or of a run going on): outcome, where, cost, why not."""
+    name, status = execution["name"], execution["status"]
+    folder = runs.run_folder(stack, runs.execution_input_of(execution), name)
+    took = runs.duration(runs.elapsed(execution))
+    print(f"run {name}: {status} ({'running for' if status not in runs.FINISHED else 'took'} {took})")
+    print(f"input: {execution.get('input', '{}')}")
+    job_run_id = jobs.job_run_id(stack, execution)
+    record = jobs.job_run(stack, job_run_id) if job_run_id else None
+    if record is not None:
+        details = f" ({record['stateDetails']})" if record.get("stateDetails") else ""
+        print(f"job run {job_run_id}: {record['state']}{details}")
+    if status == "SUCCEEDED":
+        print(f"results: {folder}  (python -m pipeline cloud results {name} --to DIR)")
+    elif status in runs.FINISHED:
+        error, cause = runs.failure(stack, execution)
+        print(f"cause: {error}: {cause}" if error else f"cause: {cause}")
+        if record is not None:
+            _print_logs(stack, record, TAIL_LINES)
+        else:
+            print("logs: the job never started (no job run); the execution history above has the cause")
+    if record is not None:
+        cost = jobs.billed_resources(stack, record)
+        if cost is not None and status in runs.FINISHED:
+            print(f"billed: {cost.summary()}")
+    return runs.outcome_code(status)
+
+
+def _print_logs(stack: Stack, record: dict[str, Any], lines: int) -> None:
+    found = jobs.logs(stack, record)
+    if found.folder is None:
+        print(f"logs: job run {record['jobRunId']} has no S3 log location")
+        return
+    print(f"logs: {found.folder}")
+    for folder in found.listing():
+        print(f"  {folder}")
+    if not found.files:
+        print("  (none yet: EMR uploads the logs every 15 s once the driver runs)")
+    if lines and found.driver_stderr:
+        print(f"last {lines} lines of {found.driver_stderr}:")
+        for line in jobs.tail(stack, found.driver_stderr, lines):
+            print(f"  | {line}")
+
+
+def _status(stack: Stack, args: argparse.Namespace) -> int:
+    return _report(stack, runs.find_execution(stack, args.run))
+
+
+def _runs(stack: Stack, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CloudError("--limit must be at least 1", Exit.BAD_PARAMETERS)
+    found = runs.recent(stack, args.limit)
+    if not found:
+        print("no runs yet: python -m pipeline cloud start")
+        return Exit.OK
+    rows = [("RUN", "STATUS", "STARTED (UTC)", "DURATION")]
+    for execution in found:
+        started = execution["startDate"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        rows.append((execution["name"], execution["status"], started, runs.duration(runs.elapsed(execution))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return Exit.OK
+
+
+def _logs(stack: Stack, args: argparse.Namespace) -> int:
+    execution = runs.find_execution(stack, args.run)
+    job_run_id = jobs.job_run_id(stack, execution)
+    if job_run_id is None:
+        print(f"run {execution['name']} ({execution['status']}) has no job run yet: no Spark logs")
+        return runs.outcome_code(execution["status"])
+    record = jobs.job_run(stack, job_run_id)
+    failed = execution["status"] in runs.FINISHED and execution["status"] != "SUCCEEDED"
+    _print_logs(stack, record, args.tail if args.tail is not None else (TAIL_LINES if failed else 0))
+    return runs.outcome_code(execution["status"])
+
+
+def _results(stack: Stack, args: argparse.Namespace) -> int:
+    from pipeline.cloud.transfer import download_prefix
+
+    folder = _results_folder(stack, args.run)
+    runs.require_finished_results(stack, folder)
+    bucket, prefix = split_s3_uri(folder)
+    target = Path(args.to).expanduser()
+    copied, skipped = download_prefix(
+        stack.client("s3"), bucket, prefix, target, wanted=lambda relative: args.everything or not _bulky(relative)
+    )
+    print(f"downloaded {copied} file(s) of {folder} to {target} ({skipped} already there)")
+    if not args.everything:
+        print("left out the Parquet features and projections (the CSVs hold the projections): --all for them too")
+    print(f"report: {target / 'report.html'}\npredict: python -m pipeline predict --run {target} PHOTO...")
+    return Exit.OK
+
+
+def _results_folder(stack: Stack, run: str | None) -> str:
+    """The run's folder: from its execution's input, else (history expired) runs/<RUN>/ directly."""
+    try:
+        execution = runs.find_execution(stack, run)
+    except CloudError:
+        if run is None or run.startswith("arn:"):
+            raise
+        return s3_uri(stack.results_bucket, f"{runs.RUNS_PREFIX}{run}/")
+    return runs.run_folder(stack, runs.execution_input_of(execution), execution["name"])
+
+
+def _bulky(relative: str) -> bool:
+    """features_<set>.parquet/ and pca_<set>.parquet/: large, and not needed by predict or people."""
+    top = relative.split("/", 1)[0]
+    return top.endswith(".parquet") and top.startswith(("features_", "pca_"))
+
+
+def _dashboard(stack: Stack, args: argparse.Namespace) -> int:
+    from pipeline import dashboard
+
+    source = s3_uri(stack.results_bucket, runs.RUNS_PREFIX)
+    out = Path(args.out).expanduser()
+    page = dashboard.write(dashboard.s3_runs(stack.client("s3"), source, out), source, out)
+    print(f"dashboard: {page}")
+    return Exit.OK

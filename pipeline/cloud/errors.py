@@ -1,0 +1,55 @@
+"""What went wrong, as one `error:` line and one exit code per kind (documented in the README)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    OK = 0
+    RUN_FAILED = 1  # the execution failed or was aborted
+    BAD_PARAMETERS = 2  # also argparse's code, and the job's for bad input
+    STACK_NOT_FOUND = 3  # no such stack in that region, or it lacks an output the client reads
+    TIMED_OUT = 4  # the execution hit its timeout
+    AWS_ERROR = 5  # credentials, permissions, network, or another refusal from AWS
+    INTERRUPTED = 130  # Ctrl-C while waiting: the run itself goes on
+
+
+class CloudError(Exception):
+    """A failure the user can act on: the message is the whole explanation."""
+
+    def __init__(self, message: str, code: Exit) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def bad_parameters(message: str) -> CloudError:
+    return CloudError(message, Exit.BAD_PARAMETERS)
+
+
+def from_aws(error: Exception) -> CloudError:
+    """botocore's exceptions as one line each: what failed and, where obvious, what to do."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        ProfileNotFound,
+    )
+
+    if isinstance(error, (NoCredentialsError, ProfileNotFound)):
+        return CloudError(
+            f"{error}: configure AWS credentials (aws configure, aws sso login, or AWS_PROFILE)", Exit.AWS_ERROR
+        )
+    if isinstance(error, NoRegionError):
+        return bad_parameters(str(error))
+    if isinstance(error, EndpointConnectionError):
+        return CloudError(f"cannot reach AWS: {error}", Exit.AWS_ERROR)
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        operation = getattr(error, "operation_name", "a request")
+        return CloudError(
+            f"AWS refused {operation}: {details.get('Code', 'error')}: {details.get('Message', error)}",
+            Exit.AWS_ERROR,
+        )
+    return CloudError(str(error), Exit.AWS_ERROR)
