@@ -17,6 +17,7 @@ from infra.config import AppConfig
 from infra.log_groups import expiring_log_group
 from infra.nag import acknowledge
 from infra.packaging import Packaging
+from infra.stop_on_delete import StopOnDelete
 from infra.storage import EMR_LOGS_PREFIX, Storage
 from pipeline.execution_input import RUNS_PREFIX, Places
 from pipeline.execution_input_asl import render_states
@@ -194,6 +195,14 @@ class Orchestration(Construct):
             self.role.add_to_policy(statement)
         if storage.results_bucket.encryption_key is not None:
             storage.results_bucket.encryption_key.grant(self.role, "kms:GenerateDataKey")
+        self.stop_on_delete = StopOnDelete(
+            self,
+            "StopOnDelete",
+            application=application,
+            state_machine=self.state_machine,
+            state_machine_name=self.state_machine_name,
+            log_retention_days=config.state_machine_log_retention_days,
+        )
         self._acknowledge_service_wildcards(stack, application, storage)
 
     def _acknowledge_service_wildcards(self, stack: Stack, application: Any, storage: Storage) -> None:
