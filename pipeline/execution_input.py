@@ -367,13 +367,13 @@ def markdown_table() -> str:
     """The README's table of the execution input (with the README's bucket names)."""
     places = Places("<InputBucketName>", "<ResultsBucketName>")
     rows = [
-        "| field | with | default | what | job argument | refused unless |",
+        "| field | with | default | what | job argument | rules (else refused) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for field in FIELDS:
         rules = [rule.message(places) for rule in field.rules]
         rules += [field.broken_item(rule, places).split(": ", 1)[1] for rule in field.item_rules]
-        argument = "the command" if field.flag is None else f"`{field.flag}=VALUE`"
+        argument = "the first one" if field.flag is None else f"`{field.flag}=VALUE`"
         rows.append(
             f"| `{field.name}` | {' or '.join(f'`{c}`' for c in field.commands)} | {field.default} | "
             f"{field.about} | {argument} | {'; '.join(rules)} |"
