@@ -318,11 +318,14 @@ def _first_problem(given: Mapping[str, Any], args: Mapping[str, Any], places: Pl
             return field.not_for_command()
         if args["command"] in field.required_for and field.name not in given:
             return field.missing(args["command"])
-    for text_stage in (False, True):
+    # Fields with a default, then those given without one, then the rules on the text form.
+    stages = [(False, False), (False, True), (True, False)]
+    for on_text, optional in stages:
         for field in FIELDS[1:]:
             for rule in field.rules:
-                if field.name in args and rule.on_text is text_stage and rule.broken(args[field.name], places):
-                    return field.broken(rule, places)
+                if field.optional is optional and rule.on_text is on_text and field.name in args:
+                    if rule.broken(args[field.name], places):
+                        return field.broken(rule, places)
     for field in FIELDS:
         if field.item_rules and field.name in args:
             items = [item for item in args[field.name].split(LIST_SEPARATOR) if item]

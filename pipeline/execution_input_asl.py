@@ -30,8 +30,12 @@ def _fail(cause: str) -> dict:
     return {"Type": "Fail", "Error": ERROR, "Cause": cause}
 
 
+def _present(variable: str) -> dict:
+    return {"Variable": variable, "IsPresent": True}
+
+
 def _given(name: str) -> dict:
-    return {"Variable": f"$.given.{name}", "IsPresent": True}
+    return _present(f"$.given.{name}")
 
 
 def _command_is(command: str) -> dict:
@@ -55,18 +59,34 @@ class _Refusals:
         return {**condition, "Next": state}
 
 
-def _field_choices(refusals: _Refusals, places: Places, *, on_text: bool) -> list[dict]:
+def _field_choices(fields: list[Field], refusals: _Refusals, places: Places, *, on_text: bool) -> list[dict]:
     choices = []
-    for field in FIELDS[1:]:
+    for field in fields:
         variable = f"$.text.{field.name}" if on_text else f"$.args.{field.name}"
         for rule in field.rules:
-            if rule.on_text is not on_text:
-                continue
-            condition = rule.condition(variable, places)
-            if field.optional:
-                condition = _and({"Variable": variable, "IsPresent": True}, condition)
-            choices.append(refusals.choice(f"{field.state_name}{rule.name}", condition, field.broken(rule, places)))
+            if rule.on_text is on_text:
+                condition = rule.condition(variable, places)
+                choices.append(refusals.choice(f"{field.state_name}{rule.name}", condition, field.broken(rule, places)))
     return choices
+
+
+def _optional_field_states(refusals: _Refusals, places: Places, next_state: str) -> tuple[str, dict[str, dict]]:
+    """A field that may be absent is compared only once known present: a comparison on a
+    missing path is a runtime error in Step Functions, whatever an `And` around it says."""
+    states: dict[str, dict] = {}
+    for field in reversed([f for f in FIELDS if f.optional]):
+        states[f"Check{field.state_name}"] = {
+            "Type": "Choice",
+            "Choices": _field_choices([field], refusals, places, on_text=False),
+            "Default": next_state,
+        }
+        states[f"Given{field.state_name}"] = {
+            "Type": "Choice",
+            "Choices": [{**_present(f"$.args.{field.name}"), "Next": f"Check{field.state_name}"}],
+            "Default": next_state,
+        }
+        next_state = f"Given{field.state_name}"
+    return next_state, states
 
 
 def _input_choices(refusals: _Refusals, places: Places) -> list[dict]:
@@ -102,7 +122,8 @@ def _input_choices(refusals: _Refusals, places: Places) -> list[dict]:
                         field.missing(command),
                     )
                 )
-    return choices + _field_choices(refusals, places, on_text=False)
+    present = [f for f in FIELDS[1:] if not f.optional]
+    return choices + _field_choices(present, refusals, places, on_text=False)
 
 
 def _list_states(field: Field, refusals: _Refusals, places: Places, next_state: str) -> tuple[str, dict[str, dict]]:
@@ -112,7 +133,7 @@ def _list_states(field: Field, refusals: _Refusals, places: Places, next_state: 
     states = {
         f"Has{name}": {
             "Type": "Choice",
-            "Choices": [{"Variable": f"$.args.{field.name}", "IsPresent": True, "Next": f"Split{name}"}],
+            "Choices": [{**_present(f"$.args.{field.name}"), "Next": f"Split{name}"}],
             "Default": next_state,
         },
         f"Split{name}": {
@@ -204,7 +225,7 @@ def _argument_states(next_state: str) -> tuple[str, dict[str, dict]]:
             }
             condition = _command_is(command)
             if present:
-                condition = _and(condition, {"Variable": f"$.args.{present[0]}", "IsPresent": True})
+                condition = _and(condition, _present(f"$.args.{present[0]}"))
             choices.append({**condition, "Next": state})
     states["ChooseArguments"] = {"Type": "Choice", "Choices": choices[:-1], "Default": choices[-1]["Next"]}
     return "ChooseArguments", states
@@ -232,6 +253,8 @@ def render_states(
             after_numbers, states = _list_states(field, refusals, places, after_numbers)
             list_states.update(states)
     text_fields = [f for f in FIELDS if any(r.on_text for r in f.rules)]
+    assert not any(f.optional for f in text_fields), "Format needs the field: give text-checked fields a default"
+    optional_start, optional_states = _optional_field_states(refusals, places, "ReadNumbersAsText")
     states = {
         "ReadInput": {
             "Type": "Pass",
@@ -265,8 +288,9 @@ def render_states(
         "CheckInput": {
             "Type": "Choice",
             "Choices": _input_choices(refusals, places),
-            "Default": "ReadNumbersAsText",
+            "Default": optional_start,
         },
+        **optional_states,
         "ReadNumbersAsText": {
             "Type": "Pass",
             "Parameters": {
@@ -278,7 +302,7 @@ def render_states(
         },
         "CheckNumbersAsText": {
             "Type": "Choice",
-            "Choices": _field_choices(refusals, places, on_text=True),
+            "Choices": _field_choices(text_fields, refusals, places, on_text=True),
             "Default": after_numbers,
         },
         **list_states,

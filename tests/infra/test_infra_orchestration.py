@@ -68,6 +68,29 @@ def test_the_input_is_checked_before_anything_starts(definition) -> None:
     assert all(r["Error"] == "InvalidExecutionInput" and ": " in r["Cause"] for r in refusals)
 
 
+def compared_variables(rule: dict) -> set[str]:
+    """Variables a rule compares (IsPresent is no comparison: it is safe on a missing path)."""
+    found = {rule["Variable"]} if "Variable" in rule and "IsPresent" not in rule else set()
+    for operand in rule.get("And", []) + rule.get("Or", []) + ([rule["Not"]] if "Not" in rule else []):
+        found |= compared_variables(operand)
+    return found
+
+
+def test_no_rule_compares_a_path_an_and_only_guards(definition) -> None:
+    """Step Functions fails a comparison on a missing path; `And` is not promised to short-circuit."""
+
+    def walk(rule: dict) -> None:
+        if "And" in rule:
+            guarded = {op["Variable"] for op in rule["And"] if "IsPresent" in op}
+            assert not guarded & set().union(*(compared_variables(op) for op in rule["And"])), rule
+        for operand in rule.get("And", []) + rule.get("Or", []) + ([rule["Not"]] if "Not" in rule else []):
+            walk(operand)
+
+    for state in definition["States"].values():
+        for rule in state.get("Choices", []):
+            walk(rule)
+
+
 def test_success_path(definition) -> None:
     states = definition["States"]
     path, name = [], "StartApplication"
