@@ -2,7 +2,7 @@
 
 Three readers must never disagree about what a run may ask for, so all three come from
 here: the CDK app renders the Step Functions states that check an execution's input
-before anything starts (`render_states`), a client checks the same rules before it
+before anything starts (`execution_input_asl.render_states`), a client checks the same rules before it
 sends (`validate`, `job_arguments`), and the README's table is `markdown_table()`
 (a test compares them). Plain Python, no CDK: the job package ships it too.
 

@@ -12,8 +12,8 @@ each as AWS documents the real service:
   CANCELLING for a while, and refuses StopApplication while a job run has not ended,
   as EMR Serverless does.
 Wait states and retry intervals are recorded instead of slept. And what makes moto slow
-is cached: the definition's parse tree (a pure-Python ANTLR parser, seconds for this
-one, at creation and at every execution), every JSONPath expression and boto3 client.
+is cached: the parsed definition (a pure-Python ANTLR parser, seconds for this one, at
+creation and at every execution), every JSONPath expression and boto3 client.
 """
 
 from __future__ import annotations
@@ -227,7 +227,6 @@ class Result:
     application: dict
     jobs: EmrJobs
     waited: dict[str, list]
-    emr: Any
     s3: Any
 
     @property
@@ -251,7 +250,6 @@ class StepFunctions:
         self.waited = patch_moto(monkeypatch)
         self.jobs = EmrJobs()
         self.jobs.install(monkeypatch)
-        self.monkeypatch = monkeypatch
 
     def run(
         self,
@@ -265,7 +263,7 @@ class StepFunctions:
         clients = {n: client(n) for n in ("stepfunctions", "emr-serverless", "iam", "s3")}
         emr = clients["emr-serverless"]
         emr.create_application(name="pipeline", releaseLabel="emr-7.10.0", type="SPARK", clientToken="t")
-        emr_backend().applications[APPLICATION_ID].state = "STOPPED"  # moto's start STARTED
+        emr_backend().applications[APPLICATION_ID].state = "STOPPED"  # moto creates it STARTED
         role_arn = clients["iam"].create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         names = stand_in_names(synthesized, APPLICATION_ID, f"arn:aws:iam::{job_role_account}:role/job-role")
         definition = sdk_stand_ins(render(synthesized, names, definition))
@@ -290,7 +288,6 @@ class StepFunctions:
             application=emr.get_application(applicationId=APPLICATION_ID)["application"],
             jobs=self.jobs,
             waited=self.waited,
-            emr=emr,
             s3=clients["s3"],
         )
 

@@ -111,54 +111,54 @@ def test_the_job_run_record_lands_in_the_run_folder(step_functions, synthesized)
     assert "recordError" not in result.output
 
 
-def hostile_inputs(synthesized) -> list[tuple[str, dict]]:
-    where = places(synthesized)
-    inputs, runs = where.root("input"), where.root("runs")
-    artifacts = bucket_name(synthesized, "StorageArtifactsBucket")
-    return [
-        ("foreign bucket", {"input": "s3://someone-elses-bucket/train/"}),
-        ("look-alike bucket", {"input": f"s3://{where.input_bucket}-evil/train/"}),
-        ("look-alike bucket in apply", {"apply": f"{inputs}validation/,s3://{where.input_bucket}-evil/x/"}),
-        ("artifacts as output", {"output": f"s3://{artifacts}/job/"}),
-        ("results outside runs/", {"output": f"s3://{where.results_bucket}/"}),
-        (".. in run id", {"run_id": "a..b"}),
-        (".. in a path", {"output": f"{runs}../../job/"}),
-        ("run id with a slash", {"run_id": "runs/x"}),
-        ("flag-like run id", {"run_id": "--components=5"}),
-        ("flag-like input", {"input": "--components=5"}),
-        ("flag-like apply", {"apply": "--components=5"}),
-        ("non-numeric size", {"image_size": "224"}),
-        ("fractional size", {"image_size": 224.5}),
-        ("size out of range", {"image_size": 4096}),
-        ("variance zero", {"variance": 0}),
-        ("variance as text", {"variance": "0.9"}),
-        ("weights", {"weights": f"s3://{artifacts}/weights/other.weights.h5"}),
-        ("unknown field", {"components": 5}),
-        ("unknown command", {"command": "delete"}),
-        ("transform without run", {"command": "transform"}),
-        ("run given to run", {"run": f"{runs}r1/"}),
-        ("apply given to transform", {"command": "transform", "run": f"{runs}r1/", "apply": f"{inputs}x/"}),
-        ("empty apply", {"apply": ""}),
-        ("apply of commas", {"apply": ",,"}),
-        ("two inputs", {"input": f"{inputs}a/,{inputs}b/"}),
-        ("empty folder", {"output": f"{runs}x//"}),
-    ]
+# Each a function of (places, artifacts bucket): the bucket names are the synthesized stack's.
+HOSTILE = {
+    "foreign bucket": lambda p, a: {"input": "s3://someone-elses-bucket/train/"},
+    "look-alike bucket": lambda p, a: {"input": f"s3://{p.input_bucket}-evil/train/"},
+    "look-alike bucket in apply": lambda p, a: {"apply": f"{p.root('input')}val/,s3://{p.input_bucket}-evil/x/"},
+    "artifacts as output": lambda p, a: {"output": f"s3://{a}/job/"},
+    "results outside runs/": lambda p, a: {"output": f"s3://{p.results_bucket}/"},
+    ".. in run id": lambda p, a: {"run_id": "a..b"},
+    ".. in a path": lambda p, a: {"output": f"{p.root('runs')}../../job/"},
+    "run id with a slash": lambda p, a: {"run_id": "runs/x"},
+    "flag-like run id": lambda p, a: {"run_id": "--components=5"},
+    "flag-like input": lambda p, a: {"input": "--components=5"},
+    "flag-like apply": lambda p, a: {"apply": "--components=5"},
+    "non-numeric size": lambda p, a: {"image_size": "224"},
+    "fractional size": lambda p, a: {"image_size": 224.5},
+    "size out of range": lambda p, a: {"image_size": 4096},
+    "variance zero": lambda p, a: {"variance": 0},
+    "variance as text": lambda p, a: {"variance": "0.9"},
+    "weights": lambda p, a: {"weights": f"s3://{a}/weights/other.weights.h5"},
+    "unknown field": lambda p, a: {"components": 5},
+    "unknown command": lambda p, a: {"command": "delete"},
+    "transform without run": lambda p, a: {"command": "transform"},
+    "run given to run": lambda p, a: {"run": f"{p.root('runs')}r1/"},
+    "apply given to transform": lambda p, a: {
+        "command": "transform",
+        "run": f"{p.root('runs')}r1/",
+        "apply": f"{p.root('input')}x/",
+    },
+    "empty apply": lambda p, a: {"apply": ""},
+    "apply of commas": lambda p, a: {"apply": ",,"},
+    "run given as a number": lambda p, a: {"command": "transform", "run": 7},
+    "two inputs": lambda p, a: {"input": f"{p.root('input')}a/,{p.root('input')}b/"},
+    "empty folder": lambda p, a: {"output": f"{p.root('runs')}x//"},
+}
 
 
-@pytest.mark.parametrize("case", range(26))
-def test_hostile_input_fails_before_anything_starts(case, step_functions, synthesized) -> None:
-    cases = hostile_inputs(synthesized)
-    assert len(cases) == 26
-    label, execution_input = cases[case]
+@pytest.mark.parametrize("label", HOSTILE)
+def test_hostile_input_fails_before_anything_starts(label, step_functions, synthesized) -> None:
+    execution_input = HOSTILE[label](places(synthesized), bucket_name(synthesized, "StorageArtifactsBucket"))
     with pytest.raises(ExecutionInputError) as refused:
         expected_arguments(synthesized, execution_input)
     result = step_functions.run(synthesized, execution_input)
     execution = result.execution
-    assert execution["status"] == "FAILED", label
-    assert (execution["error"], execution["cause"]) == (ERROR, str(refused.value)), label
-    assert "StartApplication" not in result.entered, label
-    assert result.jobs.calls == [], label
-    assert result.application["state"] == "STOPPED", label
+    assert execution["status"] == "FAILED"
+    assert (execution["error"], execution["cause"]) == (ERROR, str(refused.value))
+    assert "StartApplication" not in result.entered
+    assert result.jobs.calls == []
+    assert result.application["state"] == "STOPPED"
 
 
 def test_an_execution_name_that_is_no_plain_name_is_refused_as_run_id(step_functions, synthesized) -> None:
