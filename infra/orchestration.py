@@ -15,11 +15,11 @@ from constructs import Construct
 from infra.compute import EMR_SERVICE, Compute
 from infra.config import AppConfig
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_role_policy
 from infra.packaging import Packaging
 from infra.stop_on_delete import StopOnDelete
-from infra.storage import EMR_LOGS_PREFIX, Storage
-from pipeline.execution_input import RUNS_PREFIX, Places
+from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
+from pipeline.execution_input import Places
 from pipeline.execution_input_asl import render_states
 
 DEFINITION_FILE = Path(__file__).with_name("state_machine.asl.json")
@@ -181,7 +181,7 @@ class Orchestration(Construct):
                 "LogUri": storage.logs_bucket.s3_url_for_object(EMR_LOGS_PREFIX),
                 "InputBucket": storage.input_bucket.bucket_name,
                 "ResultsBucket": storage.results_bucket.bucket_name,
-                "WeightsUri": packaging.weights_uri,
+                "WeightsUri": packaging.model_uri,
             },
             role=self.role,
             logs=sfn.LogOptions(
@@ -204,6 +204,7 @@ class Orchestration(Construct):
             log_retention_days=config.state_machine_log_retention_days,
         )
         self._acknowledge_service_wildcards(stack, application, storage)
+        acknowledge_role_policy(self.role, "state machine role")
 
     def _acknowledge_service_wildcards(self, stack: Stack, application: Any, storage: Storage) -> None:
         policy = self.role.node.find_child("DefaultPolicy")

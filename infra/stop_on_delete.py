@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_deploy_time_function
 
 HANDLER_DIR = Path(__file__).parent / "handlers"
 HANDLER = "stop_application.handler"
@@ -92,6 +92,7 @@ class StopOnDelete(Construct):
             service_timeout=HANDLER_TIMEOUT.plus(Duration.minutes(1)),
         )
         self._acknowledge(role, application, state_machine_name)
+        acknowledge_deploy_time_function(self.function, role, "The stop-on-delete function")
 
     def _acknowledge(self, role: iam.Role, application: emrs.CfnApplication, state_machine_name: str) -> None:
         stack = Stack.of(self)

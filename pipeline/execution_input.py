@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 ERROR = "InvalidExecutionInput"
 COMMANDS = ("run", "transform")
 IMAGE_SIZE_RANGE = (32, 1024)
-"""Pixels per side the job accepts (pipeline/job.py `validate`; a test keeps them equal)."""
+"""Pixels per side a run may ask for; pipeline/model.py takes the job's own range from here."""
 DEFAULT_INPUT_PREFIX = "train/"
 RUNS_PREFIX = "runs/"
 MODEL_FLAG = "--weights"

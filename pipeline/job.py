@@ -16,27 +16,33 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline import storage
-from pipeline.classify import MAX_TRAINING_ROWS, Classifier, train
+from pipeline import s3, storage
+from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
+from pipeline.csv_output import write_csv
 from pipeline.featurize import WorkerCounters, featurize
 from pipeline.images import EMPTY_FILE
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
     IMAGENET,
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
     PREPROCESSING_MODES,
     ModelPayload,
     WeightsError,
     default_cache_dir,
     installed_version,
+    is_tflite_file,
     load_payload,
     preprocessing_from_sidecar,
     sidecar_path,
+    tflite_payload,
 )
 from pipeline.progress import Console
+from pipeline.provenance import running_code, running_environment
 from pipeline.read import InputError, PhotoSet, default_partitions, open_photo_set, set_name
-from pipeline.reduce import csv_columns, fit_pca, project
-from pipeline.report import render_html, to_json
+from pipeline.reduce import fit_pca, project
+from pipeline.report import files_written, render_html, render_plots, to_json
 
 DEFAULT_IMAGE_SIZE = 224
 FIT_SET = "train"
@@ -67,8 +73,12 @@ class RunConfig:
 
 def validate(config: RunConfig) -> None:
     """Reject impossible parameters before Spark starts."""
-    if not 32 <= config.image_size <= 1024:
-        raise ValueError(f"--image-size must be between 32 and 1024 pixels, got {config.image_size}")
+    if not MIN_IMAGE_SIZE <= config.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"--image-size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, got {config.image_size}"
+        )
+    if is_tflite_file(config.weights) and config.engine != "tflite":
+        raise ValueError(f"--engine {config.engine} needs Keras weights, not the TF Lite model {config.weights}")
     if not 0 < config.variance <= 1:
         raise ValueError(f"--variance must be in (0, 1], got {config.variance}")
     if config.components is not None and not 1 <= config.components <= FEATURE_DIM:
@@ -97,7 +107,10 @@ def check_local_output(output: str) -> None:
 
 def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
     """Read the weights once, on the driver (Keras's ImageNet download, a local file or s3://)
-    and turn them into the payload the workers get; a cached conversion skips TensorFlow."""
+    and turn them into the payload the workers get; a cached conversion skips TensorFlow,
+    and a `.tflite` file (the deployed model) is used as it is, without TensorFlow."""
+    if is_tflite_file(config.weights):
+        return _read_tflite_file(spark, config)
     load = functools.partial(
         load_payload, image_size=config.image_size, engine=config.engine, cache=default_cache_dir()
     )
@@ -120,6 +133,15 @@ def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
         local = os.path.join(folder, os.path.basename(uri))
         storage.copy_to_local(spark, uri, local)
         return load(local, preprocessing=preprocessing)
+
+
+def _read_tflite_file(spark: SparkSession, config: RunConfig) -> ModelPayload:
+    uri = storage.to_uri(config.weights)
+    if not storage.exists(spark, uri):
+        raise WeightsError(f"model file not found: {config.weights}")
+    sidecar = storage.read_text_if_exists(spark, storage.to_uri(sidecar_path(config.weights)))
+    preprocessing = config.preprocessing or preprocessing_from_sidecar(sidecar, config.weights)
+    return tflite_payload(storage.read_bytes(spark, uri), config.image_size, preprocessing, sidecar, config.weights)
 
 
 def _featurize_set(
@@ -163,12 +185,11 @@ def _featurize_set(
     return target, counts, [dict(s, set=photos.name) for s in skipped]
 
 
-def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> None:
+def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> dict[str, Any]:
+    """pca_<name>.parquet, then pca_<name>.csv from it (written by every task, see csv_output)."""
     parquet = storage.join(run_dir, f"pca_{name}.parquet")
     projected.write.parquet(parquet)
-    staging = storage.join(run_dir, f"_pca_{name}_csv")
-    csv_columns(spark.read.parquet(parquet), k).coalesce(1).write.option("header", True).csv(staging)
-    storage.move_single_part(spark, staging, storage.join(run_dir, f"pca_{name}.csv"))
+    return write_csv(spark.read.parquet(parquet), k, storage.join(run_dir, f"pca_{name}.csv"))
 
 
 def versions() -> dict[str, str]:
@@ -182,6 +203,8 @@ def versions() -> dict[str, str]:
 
 def _claim_run_dir(spark: SparkSession, output: str, run_id: str) -> str:
     run_dir = storage.join(storage.to_uri(output), run_id)
+    if not (storage.is_local(run_dir) or s3.is_s3(run_dir)):
+        raise OutputError(f"output must be a local folder or s3://, got {output}")
     if storage.exists(spark, run_dir):
         raise OutputError(f"run {run_dir} already exists: a run is never overwritten, choose another --run-id")
     return run_dir
@@ -227,11 +250,18 @@ def _featurize_sets(
 
 
 def _project_sets(
-    spark: SparkSession, pca: PipelineModel, k: int, features: dict[str, str], run_dir: str, console: Console
+    spark: SparkSession,
+    pca: PipelineModel,
+    k: int,
+    features: dict[str, str],
+    run_dir: str,
+    console: Console,
+    counts: dict[str, dict[str, Any]],
 ) -> None:
+    """Project every set; what each CSV file holds goes to the set's `csv` in `counts`."""
     for name, uri in features.items():
         with console.stage(f"project {name}"):
-            _write_projection(spark, project(pca, spark.read.parquet(uri)), k, run_dir, name)
+            counts[name]["csv"] = _write_projection(spark, project(pca, spark.read.parquet(uri)), k, run_dir, name)
 
 
 def _pca_rows(spark: SparkSession, run_dir: str, name: str, limit: int | None = None) -> tuple[np.ndarray, list[str]]:
@@ -242,16 +272,19 @@ def _pca_rows(spark: SparkSession, run_dir: str, name: str, limit: int | None = 
     return np.array([row.pca for row in rows], dtype=np.float64).reshape(len(rows), -1), [row.label for row in rows]
 
 
-def _accuracies(spark: SparkSession, classifier: Classifier, run_dir: str, names: list[str]) -> dict[str, Any]:
-    """The classifier's accuracy on each set whose labels it knows (None where it knows none).
+def _evaluate(
+    spark: SparkSession, classifier: Classifier, run_dir: str, names: list[str]
+) -> tuple[dict[str, float | None], dict[str, dict[str, Any]]]:
+    """The classifier's accuracy and confusion matrix on each set (see classify.evaluate).
 
     Measured on a random sample of at most MAX_TRAINING_ROWS photos a set, so that memory stays flat.
     """
-    accuracies = {}
+    accuracies, matrices = {}, {}
     for name in names:
-        pca, labels = _pca_rows(spark, run_dir, name, limit=MAX_TRAINING_ROWS)
-        accuracies[name] = classifier.accuracy(pca, labels)
-    return accuracies
+        accuracies[name], matrix = evaluate(classifier, *_pca_rows(spark, run_dir, name, limit=MAX_TRAINING_ROWS))
+        if matrix is not None:
+            matrices[name] = matrix
+    return accuracies, matrices
 
 
 def _model_report(model: ModelPayload, weights: str, builds: int) -> dict[str, Any]:
@@ -268,9 +301,17 @@ def _model_report(model: ModelPayload, weights: str, builds: int) -> dict[str, A
     }
 
 
+def _artifacts(spark: SparkSession, model_uri: str, model: ModelPayload) -> dict[str, Any]:
+    """What this run used, measured now: its code's digest, its environment, its model's bytes."""
+    return {
+        "code": running_code(),
+        "environment": running_environment(spark.sparkContext.getConf().get("spark.archives", None)),
+        "model": {"uri": model_uri, "sha256": model.sha256},
+    }
+
+
 def _finish(spark: SparkSession, run_dir: str, report: dict[str, Any], plot_set: str, console: Console) -> dict:
     """Write report.html, report.json and, last, _SUCCESS."""
-    report["timings_s"] = console.timings
     with console.stage("report"):
         points = (
             spark.read.parquet(storage.join(run_dir, f"pca_{plot_set}.parquet"))
@@ -279,10 +320,12 @@ def _finish(spark: SparkSession, run_dir: str, report: dict[str, Any], plot_set:
             .limit(PROJECTION_POINTS)
             .toPandas()
         )
-        storage.write_bytes(spark, storage.join(run_dir, "report.html"), render_html(report, points, plot_set))
+        plots = render_plots(report, points)
+        report["files_written"] = files_written(storage.list_files(spark, run_dir))
     started = datetime.fromisoformat(report["started_at"])
     report["timings_s"] = dict(console.timings, total=round((datetime.now(timezone.utc) - started).total_seconds(), 3))
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    storage.write_bytes(spark, storage.join(run_dir, "report.html"), render_html(report, plots, plot_set))
     storage.write_bytes(spark, storage.join(run_dir, "report.json"), to_json(report))
     storage.write_bytes(spark, storage.join(run_dir, "_SUCCESS"), b"")
     return report
@@ -315,8 +358,9 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         fit = fit_pca(spark.read.parquet(features[FIT_SET]), variance, config.components)
         fit.model.save(storage.join(run_dir, "pca_model"))
     console.say(f"  k = {fit.k} components explain {sum(fit.explained_variance):.1%} of the variance")
-    _project_sets(spark, fit.model, fit.k, features, run_dir, console)
+    _project_sets(spark, fit.model, fit.k, features, run_dir, console, counts)
 
+    classifier_info = None
     with console.stage("fit classifier"):
         pca, labels = _pca_rows(spark, run_dir, FIT_SET, limit=MAX_TRAINING_ROWS)
         classifier = (
@@ -326,8 +370,12 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         )
         if classifier is not None:
             storage.write_bytes(spark, storage.join(run_dir, "classifier.json"), classifier.to_json())
-            accuracy = _accuracies(spark, classifier, run_dir, [name for name in features if name != FIT_SET])
-            accuracy[FIT_SET] = classifier.accuracy(pca, labels)
+            accuracies, matrices = _evaluate(spark, classifier, run_dir, [name for name in features if name != FIT_SET])
+            accuracies[FIT_SET] = classifier.accuracy(pca, labels)
+    if classifier is not None:
+        with console.stage("cross-validate classifier"):
+            cross_validation = cross_validate(pca, labels)
+        classifier_info = summary(accuracies, matrices, FIT_SET, accuracies[FIT_SET], cross_validation)
     model_info = _model_report(model, config.weights, builds)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(model_info))
@@ -338,6 +386,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": asdict(config),
         "versions": versions(),
+        "artifacts": _artifacts(spark, config.weights, model),
         "model": model_info,
         "sets": counts,
         "skipped": skipped,
@@ -349,13 +398,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
             "cumulative_explained_variance": np.cumsum(fit.explained_variance).tolist(),
             "spectrum": fit.spectrum,
         },
-        "classifier": {
-            "kind": "scikit-learn logistic regression on the standardised PCA output, saved as classifier.json",
-            "fitted_on": FIT_SET,
-            "accuracy": accuracy,
-        }
-        if classifier is not None
-        else None,
+        "classifier": classifier_info,
     }
     return _finish(spark, run_dir, report, FIT_SET, console)
 
@@ -413,11 +456,19 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
     _create_run_dir(spark, run_dir, output)
     features, counts, skipped, builds = _featurize_sets(spark, sets, source.model, config.partitions, run_dir, console)
     pca = source.report["pca"]
-    _project_sets(spark, source.pca, pca["k"], features, run_dir, console)
-    accuracy = None
+    _project_sets(spark, source.pca, pca["k"], features, run_dir, console, counts)
+    classifier_info = None
     if source.classifier is not None:
         with console.stage("classify"):
-            accuracy = _accuracies(spark, source.classifier, run_dir, list(features))
+            accuracies, matrices = _evaluate(spark, source.classifier, run_dir, list(features))
+        fitted = source.report["classifier"]  # its training and cross-validated figures: the classifier's own
+        classifier_info = summary(
+            accuracies,
+            matrices,
+            f"{fitted['fitted_on']} of {source.uri}",
+            fitted["accuracy"].get(fitted["fitted_on"]),
+            fitted.get("cross_validation"),
+        )
     report = {
         "command": "transform",
         "run_id": config.run_id,
@@ -426,11 +477,12 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": asdict(config),
         "versions": versions(),
+        "artifacts": _artifacts(spark, storage.join(source.uri, source.report["model"]["file"]), source.model),
         "model": dict(source.report["model"], builds_on_workers=builds),
         "sets": counts,
         "skipped": skipped,
         "pca": dict(pca, fit_set=f"{pca['fit_set']} of {source.uri}"),
-        "classifier": dict(source.report["classifier"], accuracy=accuracy) if accuracy is not None else None,
+        "classifier": classifier_info,
     }
     return _finish(spark, run_dir, report, named[0][0], console)
 

@@ -13,7 +13,6 @@ from pyspark.ml.feature import PCAModel, StandardScalerModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from pipeline.moments import MOMENTS_SCHEMA, Moments, as_moments, partition_moments
 
@@ -108,8 +107,3 @@ def project(model: PipelineModel, features: DataFrame) -> DataFrame:
     """(path, label, features) -> (path, label, pca array<float> of k)."""
     vectors = features.select("path", "label", array_to_vector("features").alias("vector"))
     return model.transform(vectors).select("path", "label", vector_to_array("pca", "float32").alias("pca"))
-
-
-def csv_columns(projected: DataFrame, k: int) -> DataFrame:
-    """path, label, pc_1..pc_k: the CSV writer takes no array columns."""
-    return projected.select("path", "label", *[F.col("pca")[i].alias(f"pc_{i + 1}") for i in range(k)])

@@ -1,111 +1,246 @@
-"""The run report: `report.json` for machines, `report.html` (with PNG plots) for people."""
+"""The run report: `report.json` for machines, `report.html` for people.
+
+The page is one self-contained file (no scripts, no network): summary, sets, the classifier's
+training and held-out figures with a confusion matrix per labelled set, the plots (inline SVG,
+plots.py), photos per label, skipped files, the files the run wrote, and time per stage. Every
+label is HTML text, so the reader's browser renders any script.
+"""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.plots import LabelStyle, label_styles, projection_svg, variance_svg
+
+MATRIX_TABLE_LABELS = 30
+"""Confusion matrices up to this many labels are drawn as a table; larger ones as their worst cells."""
+TOP_CONFUSIONS = 25
+STYLE = """body{font-family:system-ui,sans-serif;max-width:64em;margin:1em auto;padding:0 1em;line-height:1.4}
+td,th{padding:2px 8px;text-align:left;vertical-align:bottom} .scroll{overflow-x:auto}
+svg{max-width:100%;height:auto} .legend{columns:14em;list-style:none;padding:0;font-size:90%}
+.legend svg{vertical-align:middle} .n{color:#666} .bars td:last-child{width:60%}
+.bar{background:#4c78a8;height:0.9em} .matrix td{text-align:right} .matrix td span{display:block;padding:0 4px}
+.v{writing-mode:vertical-rl;white-space:nowrap} @supports (writing-mode:sideways-lr){.v{writing-mode:sideways-lr}}"""
+
 
 def to_json(report: dict[str, Any]) -> bytes:
-    return json.dumps(report, indent=2, sort_keys=False).encode("utf-8")
+    return json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False).encode("utf-8")
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and EMR
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(figure) -> str:
-    plt = _pyplot()
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def files_written(listing: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """One entry per file or folder at the top of the run directory: its files and bytes."""
+    grouped: dict[str, list[int]] = {}
+    for path, size in listing:
+        top, slash, _ = path.partition("/")
+        totals = grouped.setdefault(top + slash, [0, 0])
+        totals[0] += 1
+        totals[1] += size
+    return [{"path": path, "files": files, "bytes": size} for path, (files, size) in sorted(grouped.items())]
 
 
-def _variance_plot(spectrum: list[float], k: int, target: float | None) -> str:
-    plt = _pyplot()
-
-    cumulative = np.cumsum(spectrum)
-    shown = cumulative[: max(k * 3, min(len(cumulative), 50))]
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    axis.plot(np.arange(1, len(shown) + 1), shown, marker=".")
-    axis.axvline(k, color="tab:red", linestyle="--", label=f"k = {k}")
-    if target is not None:
-        axis.axhline(target, color="tab:gray", linestyle=":", label=f"target {target:.0%}")
-    axis.set(xlabel="components", ylabel="cumulative explained variance", ylim=(0, 1.02))
-    axis.legend(loc="lower right")
-    return _png(figure)
+@dataclass(frozen=True)
+class Figures:
+    variance: str
+    projection: str
+    styles: list[LabelStyle]
 
 
-def _projection_plot(points: pd.DataFrame) -> str:
-    plt = _pyplot()
-
-    figure, axis = plt.subplots(figsize=(6, 5))
-    groups = list(points.groupby("label"))
-    colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
-    for index, (label, group) in enumerate(groups):
-        axis.scatter(group["pc_1"], group["pc_2"], s=8, alpha=0.7, label=label, color=colours(index % colours.N))
-    axis.set(xlabel="PC 1", ylabel="PC 2")
-    axis.legend(fontsize=7, markerscale=2, loc="best")
-    return _png(figure)
+def render_plots(report: dict[str, Any], points: pd.DataFrame) -> Figures:
+    """The two plots as inline SVG: cumulative explained variance, and `points` (label, pc_1, pc_2)."""
+    pca = report["pca"]
+    styles = label_styles(points["label"].value_counts().to_dict())
+    return Figures(
+        variance_svg(pca["spectrum"], pca["k"], pca.get("variance_target")),
+        projection_svg(points, styles),
+        styles,
+    )
 
 
-def _labels_plot(per_label: dict[str, int]) -> str:
-    plt = _pyplot()
-
-    figure, axis = plt.subplots(figsize=(6, 0.3 * len(per_label) + 1))
-    axis.barh(list(per_label), list(per_label.values()))
-    axis.invert_yaxis()
-    axis.set(xlabel="photos")
-    return _png(figure)
+def _e(value: Any) -> str:
+    return html.escape(str(value))
 
 
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def render_html(report: dict[str, Any], points: pd.DataFrame, plot_set: str) -> bytes:
-    """A self-contained page: summary, the three plots inline, skipped files."""
-    pca, shown = report["pca"], report["sets"][plot_set]
-    plots = [
-        ("Cumulative explained variance", _variance_plot(pca["spectrum"], pca["k"], pca.get("variance_target"))),
-        (f"First two components of {plot_set}, coloured by label", _projection_plot(points)),
-        (f"Photos per label ({plot_set})", _labels_plot(shown["featurized_per_label"])),
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
+    """A table of already-escaped cells, scrollable sideways on narrow screens."""
+    head = "".join(f"<th>{cell}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<div class='scroll'><table class='{css}'><tr>{head}</tr>{body}</table></div>"
+
+
+_SWATCHES = {
+    "o": "<circle cx='6' cy='6' r='4.5' fill='{c}'/>",
+    "s": "<rect x='1.5' y='1.5' width='9' height='9' fill='{c}'/>",
+    "^": "<polygon points='6,1 11,10.5 1,10.5' fill='{c}'/>",
+    "D": "<polygon points='6,0.5 11.5,6 6,11.5 0.5,6' fill='{c}'/>",
+    "v": "<polygon points='1,1.5 11,1.5 6,11' fill='{c}'/>",
+    "X": "<path d='M2 2L10 10M10 2L2 10' stroke='{c}' stroke-width='3'/>",
+}
+
+
+def _legend(styles: list[LabelStyle]) -> str:
+    items = []
+    for style in styles:
+        shape = _SWATCHES[style.marker].format(c=style.colour)
+        swatch = f"<svg width='12' height='12' aria-hidden='true'>{shape}</svg>"
+        name = _e(style.label) if style.label else "<i>every other label</i>"
+        items.append(f"<li>{swatch} {name} <span class='n'>({style.points})</span></li>")
+    return f"<ul class='legend'>{''.join(items)}</ul>"
+
+
+def _bars(per_label: dict[str, int]) -> str:
+    most = max(per_label.values(), default=1) or 1
+    rows = [
+        [_e(label), str(count), f"<div class='bar' style='width:{100 * count / most:.1f}%'></div>"]
+        for label, count in per_label.items()
     ]
-    accuracy = (report.get("classifier") or {}).get("accuracy") or {}
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{s['photos']}</td><td>{s['featurized']}</td><td>{s['skipped']}</td>"
-        f"<td>{_percent(accuracy.get(name))}</td></tr>"
-        for name, s in report["sets"].items()
+    return _table(["label", "photos", ""], rows, "bars")
+
+
+def _artifacts_html(artifacts: dict[str, Any] | None) -> str:
+    """What the run used: code, environment and model, by digest and location."""
+    if not artifacts:
+        return ""
+    code, environment, model = artifacts["code"], artifacts["environment"], artifacts["model"]
+    rows = [
+        ["code", f"sha256 {code['sha256']} ({code['files']} files)"],
+        [
+            "environment",
+            f"{environment['archive'] or 'local'}; Python {environment['python']}, "
+            f"packages sha256 {environment['packages_sha256']}",
+        ],
+        ["model", f"{model['uri']}, sha256 {model['sha256']}"],
+    ]
+    return "<h2>Artifacts</h2>" + _table(["", ""], [[name, f"<code>{_e(value)}</code>"] for name, value in rows])
+
+
+def confusion_html(confusion: dict[str, Any]) -> str:
+    """A confusion matrix (rows: true label, columns: predicted) as a shaded table, or its worst cells."""
+    labels, counts = confusion["labels"], np.array(confusion["matrix"], dtype=np.int64)
+    used = [i for i in range(len(labels)) if counts[i].sum() or counts[:, i].sum()]
+    row_totals = counts.sum(axis=1)
+    if len(used) <= MATRIX_TABLE_LABELS:
+        header = ["true \u2193 predicted \u2192", *(f"<span class='v'>{_e(labels[j])}</span>" for j in used), "right"]
+        rows = []
+        for i in used:
+            cells = [_e(labels[i])]
+            for j in used:
+                share = counts[i, j] / row_totals[i] if row_totals[i] else 0
+                tone = "127,191,123" if i == j else "215,48,39"
+                shade = f" style='background:rgba({tone},{share:.2f})'" if counts[i, j] else ""
+                cells.append(f"<span{shade}>{counts[i, j] or ''}</span>")
+            rows.append(cells + [_percent(counts[i, i] / row_totals[i] if row_totals[i] else None)])
+        return _table(header, rows, "matrix")
+    wrong = [(counts[i, j], i, j) for i in used for j in used if i != j and counts[i, j]]
+    worst = sorted(wrong, key=lambda cell: (-cell[0], labels[cell[1]], labels[cell[2]]))[:TOP_CONFUSIONS]
+    rows = [[_e(labels[i]), _e(labels[j]), str(n), _percent(n / row_totals[i])] for n, i, j in worst]
+    note = f"<p>{len(used)} labels: the {len(worst)} most frequent mistakes (the whole matrix is in report.json).</p>"
+    return note + _table(["true label", "predicted as", "photos", "share of the true label"], rows)
+
+
+def _classifier_html(report: dict[str, Any]) -> tuple[str, str]:
+    """The classifier's figures, and its confusion matrices (empty without a classifier)."""
+    info = report.get("classifier")
+    if not info:
+        return "<p>No classifier: the fit set has fewer than two labels.</p>", ""
+    validation = info.get("cross_validation")
+    held_out = info.get("held_out_accuracy", {})
+    figures = [
+        f"<b>training accuracy {_percent(info.get('training_accuracy'))}</b> on the photos it was fitted on "
+        "(a model can score well there and still fail on new photos)"
+    ]
+    if validation:
+        figures.append(
+            f"<b>held out: {_percent(validation['accuracy'])}</b> in {validation['folds']}-fold cross-validation on "
+            f"{validation['photos']} photos of the fit set (random folds: near-duplicates such as frames of one "
+            "video on both sides of a fold make it optimistic)"
+        )
+    figures += [f"<b>held out: {_percent(value)}</b> on {_e(name)}" for name, value in held_out.items()]
+    matrices = dict(info.get("confusion_matrices", {}))
+    if validation:
+        matrices[f"{info['fitted_on']} (cross-validated)"] = validation["confusion_matrix"]
+    sections = "".join(f"<h3>{_e(name)}</h3>{confusion_html(matrix)}" for name, matrix in matrices.items())
+    if sections:
+        sections = f"<h2>Confusion matrices</h2><p>Rows: true label; columns: predicted label.</p>{sections}"
+    summary = (
+        f"<p>A logistic regression on the {report['pca']['k']} components, fitted on {_e(info['fitted_on'])} "
+        f"(<code>classifier.json</code>, used by <code>predict</code>):</p><ul>"
+        + "".join(f"<li>{figure}</li>" for figure in figures)
+        + "</ul>"
     )
-    skipped = "".join(
-        f"<tr><td>{html.escape(s['path'])}</td><td>{html.escape(s['reason'])}</td></tr>" for s in report["skipped"]
-    )
-    figures = "".join(
-        f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{data}'>" for title, data in plots
-    )
-    timings = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>" for k, v in report["timings_s"].items())
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Run {html.escape(report["run_id"])}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px;text-align:left}}</style>
-</head><body><h1>Fruit features: run {html.escape(report["run_id"])}</h1>
+    return summary, sections
+
+
+def _sets_html(report: dict[str, Any]) -> str:
+    info = report.get("classifier") or {}
+    fit_set = report["pca"]["fit_set"]
+    validation = info.get("cross_validation")
+    rows = []
+    for name, counts in report["sets"].items():
+        if name == fit_set:
+            held_out = f"{_percent(validation['accuracy'])} (cross-validated)" if validation else ""
+            training = _percent(info.get("training_accuracy"))
+        else:
+            held_out, training = _percent(info.get("held_out_accuracy", {}).get(name)), ""
+        csv = counts.get("csv", {})
+        rows.append(
+            [
+                _e(name) + (" (fit)" if name == fit_set else ""),
+                str(counts["photos"]),
+                str(counts["featurized"]),
+                str(counts["skipped"]),
+                _e(csv.get("file", "")),
+                held_out,
+                training,
+            ]
+        )
+    header = ["set", "photos", "featurized", "skipped", "CSV", "held-out accuracy", "training accuracy"]
+    return _table(header, rows)
+
+
+def render_html(report: dict[str, Any], figures: Figures, plot_set: str) -> bytes:
+    """A self-contained page (inline SVG and CSS, nothing fetched)."""
+    pca, model = report["pca"], report["model"]
+    timings = report["timings_s"]
+    skipped = [[_e(s["path"]), _e(s["reason"])] for s in report["skipped"]]
+    files = [[_e(f["path"]), str(f["files"]), _size(f["bytes"])] for f in report.get("files_written", [])]
+    stages = [[_e(name), f"{seconds:.1f} s"] for name, seconds in timings.items()]
+    source = f" from run {_e(report['source_run'])}" if report.get("source_run") else ""
+    classifier, matrices = _classifier_html(report)
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Run {_e(report["run_id"])}</title>
+<style>{STYLE}</style>
+</head><body><h1>Fruit features: {_e(report["command"])} {_e(report["run_id"])}</h1>
 <p>{pca["k"]} principal components explain {sum(pca["explained_variance"]):.1%} of the variance of
-the photos of {html.escape(pca["fit_set"])} ({html.escape(report["model"]["weights"])} weights,
-{report["model"]["image_size"]} px, {report["model"]["engine"]} engine).</p>
-<table><tr><th>set</th><th>photos</th><th>featurized</th><th>skipped</th><th>classifier accuracy</th></tr>
-{rows}</table>
-{figures}
-<h2>Skipped files ({len(report["skipped"])})</h2><table>{skipped}</table>
-<h2>Time per stage</h2><table>{timings}</table></body></html>"""
+the photos of {_e(pca["fit_set"])} ({_e(model["weights"])} weights, {model["image_size"]} px,
+{_e(model["engine"])} engine){source}. The run took <b>{timings.get("total", 0):.1f} s</b>, from
+{_e(report["started_at"])} to {_e(report.get("finished_at", ""))}.</p>
+{_sets_html(report)}
+<h2>Classifier</h2>{classifier}
+<h2>Cumulative explained variance</h2>{figures.variance}
+<h2>First two components of {_e(plot_set)}, by label</h2>{figures.projection}{_legend(figures.styles)}
+<h2>Photos per label ({_e(plot_set)})</h2>{_bars(report["sets"][plot_set]["featurized_per_label"])}
+{matrices}
+<h2>Skipped files ({len(skipped)})</h2>{_table(["file", "reason"], skipped) if skipped else "<p>None.</p>"}
+<h2>Files written</h2><p>Under {_e(report["run_dir"])}; then this page, report.json and, last, _SUCCESS.</p>
+{_table(["path", "files", "size"], files)}
+<h2>Time per stage</h2>{_table(["stage", "time"], stages)}
+{_artifacts_html(report.get("artifacts"))}</body></html>"""
     return page.encode("utf-8")

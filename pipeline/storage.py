@@ -2,7 +2,7 @@
 
 Spark already carries the right connector (local files here, EMRFS on EMR), so the
 driver uses it for everything that is not a DataFrame: the run directory, the
-report, the single CSV file, the weights.
+report, the weights. (The CSV files are written from Python: see csv_output.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ def is_local(uri: str) -> bool:
 
 
 def local_path(uri: str) -> str:
-    return urlparse(uri).path
+    """The path of a `file:` URI as this module and Spark spell them (not URL-encoded: a `#` or `?`
+    in a folder name is part of the path, not a fragment or a query)."""
+    rest = uri[len("file:") :]
+    return "/" + rest.lstrip("/") if rest.startswith("//") else rest
 
 
 def join(uri: str, *names: str) -> str:
@@ -77,13 +80,23 @@ def copy_to_local(spark: SparkSession, uri: str, local_file: str) -> None:
     fs.copyToLocalFile(False, path, spark._jvm.org.apache.hadoop.fs.Path(to_uri(local_file)), True)
 
 
-def move_single_part(spark: SparkSession, directory_uri: str, target_uri: str) -> None:
-    """Turn Spark's one-part output directory into the single file `target_uri`."""
-    fs, directory = _filesystem(spark, directory_uri)
-    parts = [s.getPath() for s in fs.listStatus(directory) if s.getPath().getName().startswith("part-")]
-    if len(parts) != 1:
-        raise OSError(f"expected one part file in {directory_uri}, found {len(parts)}")
-    target = spark._jvm.org.apache.hadoop.fs.Path(target_uri)
-    if not fs.rename(parts[0], target):
-        raise OSError(f"cannot move {parts[0]} to {target_uri}")
-    fs.delete(directory, True)
+def list_files(spark: SparkSession, uri: str) -> list[tuple[str, int]]:
+    """Every file under the folder `uri` (at any depth, hidden ones too): (path relative to it, bytes).
+
+    Local folders are walked directly: Hadoop's local filesystem hides the `.crc` checksum files
+    it writes beside Spark's outputs, and they are on the disk all the same.
+    """
+    if is_local(uri):
+        root = local_path(uri)
+        return sorted(
+            (os.path.relpath(os.path.join(folder, name), root), os.path.getsize(os.path.join(folder, name)))
+            for folder, _, names in os.walk(root)
+            for name in names
+        )
+    fs, path = _filesystem(spark, uri)
+    root = fs.makeQualified(path).toString().rstrip("/") + "/"
+    found, files = [], fs.listFiles(path, True)
+    while files.hasNext():
+        status = files.next()
+        found.append((status.getPath().toString().removeprefix(root), int(status.getLen())))
+    return sorted(found)

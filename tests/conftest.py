@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -111,3 +112,40 @@ def copy_sample(target: Path, per_label: int, labels: int | None = None) -> Path
 @pytest.fixture(scope="session")
 def sample_photo() -> bytes:
     return next(SAMPLE.glob("Kiwi 1/*.jpg")).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (a free port): the endpoint URL, for boto3's `endpoint_url`."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_environment(moto_s3, spark, monkeypatch) -> Iterator[dict[str, str]]:
+    """The driver and the Spark workers reach moto's S3 (test credentials, the endpoint by environment)."""
+    names = {
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+        "NO_PROXY": "127.0.0.1",  # the workers' refusing proxy stays for everything else
+    }
+    for name, value in names.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    worker_env = spark.sparkContext.environment
+    before = {name: worker_env.get(name) for name in names}
+    worker_env.update(names)
+    yield names
+    for name, value in before.items():
+        if value is None:
+            worker_env.pop(name, None)
+        else:
+            worker_env[name] = value

@@ -64,3 +64,8 @@ def bucket_name(synthesized: Synthesized, prefix: str) -> str:
 
 def places(synthesized: Synthesized) -> Places:
     return Places(bucket_name(synthesized, "StorageInputBucket"), bucket_name(synthesized, "StorageResultsBucket"))
+
+
+def model_uri(synthesized: Synthesized) -> str:
+    """The deployed model's URI the state machine passes to every run (stand-in bucket name)."""
+    return resolve(state_machine(synthesized)["DefinitionSubstitutions"]["WeightsUri"], {})

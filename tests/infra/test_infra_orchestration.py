@@ -156,7 +156,7 @@ def test_job_run_parameters(definition) -> None:
     assert parameters["ClientToken.$"] == "$.token"
     assert parameters["Name.$"] == "$$.Execution.Name"
     driver = parameters["JobDriver"]["SparkSubmit"]
-    assert re.fullmatch(r"s3://[a-z0-9-]+/job/entrypoint\.py", driver["EntryPoint"])
+    assert re.fullmatch(r"s3://[a-z0-9-]+/job/[0-9a-f]{64}/entrypoint\.py", driver["EntryPoint"])
     assert "spark.archives=s3://" in driver["SparkSubmitParameters"]
     assert driver["EntryPointArguments.$"] == "$.arguments"
     monitoring = parameters["ConfigurationOverrides"]["MonitoringConfiguration"]
@@ -176,9 +176,8 @@ def test_defaults_come_from_the_context(definition) -> None:
     assert defaults["output"].endswith("/runs/")
     assert (defaults["command"], defaults["image_size"], defaults["variance"]) == ("run", 224, 0.95)
     assert defaults["run_id.$"] == "$$.Execution.Name"
-    assert definition["States"]["ReadInput"]["Parameters"]["model"].endswith(
-        "/weights/mobilenet_v2_imagenet.weights.h5"
-    )
+    model = definition["States"]["ReadInput"]["Parameters"]["model"]
+    assert re.fullmatch(r"s3://[a-z0-9-]+/model/[0-9a-f]{64}/mobilenet_v2_imagenet\.tflite", model)
 
 
 def test_execution_logs_leave_out_execution_data_by_default(synthesized, variant_stack) -> None:

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from infra_asl import bucket_name, places
+from infra_asl import bucket_name, model_uri, places
 
 from infra import orchestration
 from infra.config import AppConfig
@@ -26,8 +26,7 @@ def expected_arguments(synthesized, execution_input: dict, name: str = "run-42")
         where,
         {**defaults(where, image_size=config.image_size, variance=config.variance), "run_id": name},
     )
-    artifacts = bucket_name(synthesized, "StorageArtifactsBucket")
-    return job_arguments(args, f"s3://{artifacts}/weights/mobilenet_v2_imagenet.weights.h5")
+    return job_arguments(args, model_uri(synthesized))
 
 
 def emr_calls(result, *names: str) -> list[tuple[str, str]]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.cli import main
 from pipeline.images import EMPTY_FILE
+from pipeline.provenance import package_files, source_digest
 from pipeline.reduce import choose_k
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
@@ -107,6 +110,26 @@ def test_pca_outputs_agree_with_k(spark, finished_run):
     assert rows[0] == ["path", "label"] + [f"pc_{i}" for i in range(1, k + 1)]
     assert len(rows) == 1 + GOOD + len(CONVERTED)
     assert {"Apple Golden 1", "Zoo"} <= {row[1] for row in rows[1:]}
+    assert_csv_equals_parquet(spark, run_dir, "train")
+    assert report["sets"]["train"]["csv"] == {
+        "file": "pca_train.csv",
+        "rows": GOOD + len(CONVERTED),
+        "bytes": (run_dir / "pca_train.csv").stat().st_size,
+        "parts": 1,
+        "driver_bytes": 0,
+    }
+
+
+def assert_csv_equals_parquet(spark, run_dir: Path, name: str) -> None:
+    """pca_<name>.csv, read by pandas, holds exactly the rows of pca_<name>.parquet."""
+    frame = pd.read_csv(run_dir / f"pca_{name}.csv", dtype={"path": str, "label": str}, keep_default_na=False)
+    from_csv = {row.path: (row.label, np.float32(row[2:])) for row in frame.itertuples(index=False)}
+    parquet = spark.read.parquet(str(run_dir / f"pca_{name}.parquet")).collect()
+    from_parquet = {row.path: (row.label, np.float32(row.pca)) for row in parquet}
+    assert from_csv.keys() == from_parquet.keys() and len(frame) == len(from_parquet)
+    for path, (label, values) in from_parquet.items():
+        assert from_csv[path][0] == label
+        np.testing.assert_array_equal(from_csv[path][1], values)
 
 
 def test_pca_model_is_saved_in_spark_ml_format(finished_run):
@@ -118,9 +141,10 @@ def test_pca_model_is_saved_in_spark_ml_format(finished_run):
 
 
 def test_report_html_and_success_marker_written_last(finished_run):
-    run_dir, _ = finished_run
+    run_dir, report = finished_run
     page = (run_dir / "report.html").read_text()
-    assert page.count("<img") == 3 and "corrupt.jpg" in page
+    assert len(re.findall(r"<svg xmlns", page)) == 2 and "corrupt.jpg" in page  # two inline SVG plots
+    assert f"took <b>{report['timings_s']['total']:.1f} s</b>" in page
     success = (run_dir / "_SUCCESS").stat().st_mtime_ns
     others = [
         p.stat().st_mtime_ns
@@ -128,6 +152,20 @@ def test_report_html_and_success_marker_written_last(finished_run):
         if p.is_file() and p.name != "_SUCCESS" and not p.name.startswith(".")
     ]
     assert others and success >= max(others)
+
+
+def test_report_lists_every_file_the_run_wrote(finished_run):
+    run_dir, report = finished_run
+    on_disk: dict[str, list[int]] = {}
+    for path in run_dir.rglob("*"):
+        written_after = path.parent == run_dir and path.name in ("report.html", "report.json", "_SUCCESS")
+        if path.is_file() and not written_after:
+            top = path.relative_to(run_dir).parts[0]
+            entry = on_disk.setdefault(top + ("/" if path.parent != run_dir else ""), [0, 0])
+            entry[0] += 1
+            entry[1] += path.stat().st_size
+    listed = {entry["path"]: [entry["files"], entry["bytes"]] for entry in report["files_written"]}
+    assert listed == on_disk and "pca_train.csv" in listed and "features_train.parquet/" in listed
 
 
 def test_model_is_built_once_per_worker_not_per_batch(finished_run):
@@ -216,16 +254,34 @@ def test_pca_is_fitted_on_the_fit_set_only(finished_run, fit_apply_run):
     )
 
 
-def test_apply_sets_get_their_own_outputs_and_accuracy(fit_apply_run):
+def test_apply_sets_get_their_own_outputs_and_accuracy(spark, fit_apply_run):
     run_dir, report = fit_apply_run
     assert report["sets"]["validation"]["featurized"] == 4 and report["pca"]["fit_set"] == "train"
     with open(run_dir / "pca_validation.csv") as file:
         assert len(file.readlines()) == 1 + 4
-    assert 0 <= report["classifier"]["accuracy"]["validation"] <= 1
-    assert report["classifier"]["accuracy"]["train"] >= 0.9
+    assert_csv_equals_parquet(spark, run_dir, "validation")
+    classifier = report["classifier"]
+    assert 0 <= classifier["accuracy"]["validation"] <= 1
+    assert classifier["accuracy"]["train"] >= 0.9
 
 
-def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path):
+def test_classifier_reports_training_and_held_out_figures(fit_apply_run):
+    run_dir, report = fit_apply_run
+    classifier = report["classifier"]
+    assert classifier["training_accuracy"] == classifier["accuracy"]["train"]
+    assert classifier["held_out_accuracy"] == {"validation": classifier["accuracy"]["validation"]}
+    validation = classifier["cross_validation"]
+    assert validation["folds"] == 3 and validation["photos"] == GOOD + len(CONVERTED)  # 3 photos a label at least
+    assert 0 <= validation["accuracy"] <= 1
+    (name, matrix), *others = classifier["confusion_matrices"].items()
+    assert name == "validation" and others == [] and matrix["photos"] == 4
+    counts = np.array(matrix["matrix"])
+    assert counts.sum() == 4 and counts.trace() / 4 == classifier["accuracy"]["validation"]
+    page = (run_dir / "report.html").read_text()
+    assert "<h3>validation</h3>" in page and "cross-validation" in page and "training accuracy" in page
+
+
+def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path, capsys):
     run_dir, _ = finished_run
     assert (
         main(
@@ -245,12 +301,42 @@ def test_transform_projects_new_photos_without_refitting(spark, finished_run, fi
     )
     report = json.loads((tmp_path / "new" / "report.json").read_text())
     assert report["command"] == "transform" and report["pca"]["k"] == finished_run[1]["pca"]["k"]
+    classifier, fitted = report["classifier"], finished_run[1]["classifier"]
+    assert classifier["held_out_accuracy"] == classifier["accuracy"] and set(classifier["accuracy"]) == {"validation"}
+    assert classifier["training_accuracy"] == fitted["training_accuracy"]
+    assert classifier["cross_validation"] == fitted["cross_validation"]
+    assert classifier["fitted_on"] == f"train of {finished_run[1]['run_dir']}"
+    assert set(classifier["confusion_matrices"]) == {"validation"}
     assert not (tmp_path / "new" / "pca_model").exists()
+    assert main(["predict", "--run", str(tmp_path / "new"), str(unseen_photos()[0])]) == 2
+    assert f"output of `transform` (photos projected with run {report['source_run']})" in capsys.readouterr().err
     projected = pca_rows(spark, tmp_path / "new" / "pca_validation.parquet")
     expected = pca_rows(spark, fit_apply_run[0] / "pca_validation.parquet")
     assert projected.keys() == expected.keys()
     for path, row in projected.items():
         np.testing.assert_allclose(np.abs(row), np.abs(expected[path]), rtol=1e-4, atol=1e-4)
+
+
+def test_awkward_folder_and_file_names_round_trip_through_the_csv(spark, weights, tmp_path):
+    from tests.pipeline.test_csv_output import AWKWARD
+
+    photos = sorted(SAMPLE.rglob("*.jpg"))
+    for index, label in enumerate(AWKWARD):
+        for copy in range(2):
+            folder = tmp_path / ("train" if copy else "test") / label
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{copy} {label} #{{}}%.jpg").write_bytes(photos[(10 * index + copy) % len(photos)].read_bytes())
+    args = ["--input", str(tmp_path / "train"), "--apply", str(tmp_path / "test"), "--output", str(tmp_path / "out")]
+    assert run_cli(*args, "--weights", weights, "--image-size", "96", "--run-id", "awkward") == 0
+    run_dir = tmp_path / "out" / "awkward"
+    for name in ("train", "test"):
+        assert_csv_equals_parquet(spark, run_dir, name)
+        labels = set(pd.read_csv(run_dir / f"pca_{name}.csv", keep_default_na=False)["label"])
+        assert labels == set(AWKWARD)
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert set(report["classifier"]["confusion_matrices"]["test"]["labels"]) == set(AWKWARD)
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "りんご" in page and "Pomme d&#x27;Api" in page
 
 
 def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys):
@@ -264,6 +350,7 @@ def unseen_photos() -> list[Path]:
 
 
 def predict_answers(run_dir: Path, photos: list[Path], capsys) -> tuple[int, list[dict]]:
+    capsys.readouterr()  # what earlier commands printed
     code = main(["predict", "--run", str(run_dir), *map(str, photos)])
     return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
@@ -382,3 +469,38 @@ def test_missing_java_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[-1]]
     assert "Java 17 is required" in result.stderr
+
+
+def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
+    """What EMR runs: `--weights X.tflite` with its sidecar, where TensorFlow and Keras cannot be imported."""
+    from pipeline.model import default_cache_dir, load_payload, write_tflite_model
+
+    model = tmp_path / "model" / "deployed.tflite"
+    model.parent.mkdir()
+    write_tflite_model(load_payload(weights, 224, "tflite", "torch", default_cache_dir()), model, "seeded weights")
+    blocker, attempts = tmp_path / "no_tensorflow", tmp_path / "imports.log"
+    for name in ("tensorflow", "keras"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(
+            f"open({str(attempts)!r}, 'a').write('{name}\\n')\nraise ImportError('{name} is not on the EMR workers')\n"
+        )
+    photos = copy_sample(tmp_path / "photos", per_label=2, labels=3)
+    command = [sys.executable, "-m", "pipeline", "run", "--input", str(photos), "--output", str(tmp_path / "out")]
+    done = subprocess.run(
+        [*command, "--weights", str(model), "--image-size", "48", "--run-id", "emr"],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), str(REPO)]), PIPELINE_SPARK_MASTER="local[2]"),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not attempts.exists(), attempts.read_text()  # neither the driver nor a worker tried
+    report = json.loads((tmp_path / "out" / "emr" / "report.json").read_text())
+    assert report["model"]["image_size"] == 48  # the any-size model, resized for this run
+    artifacts = report["artifacts"]
+    assert artifacts["model"] == {
+        "uri": str(model),
+        "sha256": json.loads(model.with_suffix(".json").read_text())["sha256"],
+    }
+    assert artifacts["code"]["sha256"] == source_digest(package_files(REPO / "pipeline"))
+    assert "Artifacts" in (tmp_path / "out" / "emr" / "report.html").read_text()
