@@ -16,6 +16,7 @@ from constructs import Construct
 # The EU region rule lives in pipeline/deployment.py, shared with the cloud client;
 # EU_REGIONS is imported here for the code and tests that read it from infra.config.
 from pipeline.deployment import DEFAULT_REGION, EU_REGIONS, region_refusal  # noqa: F401
+from pipeline.execution_input import IMAGE_SIZE_RANGE
 from pipeline.model import sidecar_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,13 +80,14 @@ class AppConfig:
     # Orchestration.
     job_timeout_minutes: int = 180
     state_machine_log_retention_days: int = 30
+    # Privacy first (photo paths are in both): off unless asked. EMR Serverless's managed
+    # copy of the Spark logs (kept by EMR up to 30 days, outside this stack's expiry and
+    # destroy; it serves the console's Spark UI), and the execution input, output and
+    # state data in the Step Functions log events.
+    emr_managed_persistence: bool = False
+    log_execution_data: bool = False
     # Directory of the job's Python package (contains __main__.py), relative to the repo.
     job_package_dir: str = "pipeline"
-
-    @property
-    def state_machine_timeout_minutes(self) -> int:
-        """Overall budget: the job plus the start and stop of the application."""
-        return self.job_timeout_minutes + 30
 
     @property
     def job_package_path(self) -> Path:
@@ -114,6 +116,10 @@ class AppConfig:
             raise ConfigError(f"encryption must be one of {ENCRYPTIONS}, got {self.encryption!r}")
         if not 0 < self.variance <= 1:
             raise ConfigError(f"variance must be in (0, 1], got {self.variance}")
+        if not IMAGE_SIZE_RANGE[0] <= self.image_size <= IMAGE_SIZE_RANGE[1]:
+            raise ConfigError(
+                f"image_size must be between {IMAGE_SIZE_RANGE[0]} and {IMAGE_SIZE_RANGE[1]}, got {self.image_size}"
+            )
         if not 1 <= self.idle_timeout_minutes <= 10080:
             raise ConfigError("idle_timeout_minutes must be between 1 and 10080")
         self._validate_workers()

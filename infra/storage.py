@@ -12,11 +12,13 @@ from constructs import Construct
 from infra.config import AppConfig
 from infra.log_groups import expiring_log_group, send_function_logs_to
 from infra.nag import NIST, acknowledge
+from pipeline import execution_input
 
 ACCESS_LOGS_PREFIX = "access-logs/"
 EMR_LOGS_PREFIX = "emr-serverless/"
-# Every run writes `runs/<run-id>/` of the results bucket, and nothing else.
-RUNS_PREFIX = "runs/"
+# Every run writes `runs/<run-id>/` of the results bucket, and nothing else: the prefix
+# the execution input's rules let `output` and `run` name.
+RUNS_PREFIX = execution_input.RUNS_PREFIX
 # Parts of uploads that never completed are invisible but billed: drop them.
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 # CDK's singleton provider behind `auto_delete_objects` (a plain CfnResource Lambda).

@@ -26,13 +26,15 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from pipeline.execution_input import IMAGE_SIZE_RANGE
+
 FEATURE_DIM = 1280
 IMAGENET = "imagenet"
 TFLITE_SUFFIX = ".tflite"
-MIN_IMAGE_SIZE = 32
-MAX_IMAGE_SIZE = 1024
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = IMAGE_SIZE_RANGE
 """`--image-size` range (pixels per side): MobileNetV2 needs at least 32, and 1024 already costs
-(1024/224)^2 = 21x the default's work per photo. The deployed model accepts any size in it."""
+(1024/224)^2 = 21x the default's work per photo. The deployed model accepts any size in it.
+Named once, in the execution-input contract, which the state machine checks before a run."""
 ENGINES = ("tflite", "keras")
 PREPROCESSING_MODES = ("tf", "torch")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App, Stack
 from infra_synth import synth_context
+from moto import mock_aws
+from sfn_moto import StepFunctions
 
 from infra.config import AppConfig, disable_bundling_if_asked
 
@@ -23,3 +25,10 @@ def variant_stack(tmp_path_factory: pytest.TempPathFactory):
         return Stack(app, "Variant", env={"region": "eu-west-3"}), AppConfig.from_context(app)
 
     return build
+
+
+@pytest.fixture
+def step_functions(monkeypatch) -> StepFunctions:
+    """A fresh moto account that executes state machines (see sfn_moto)."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield StepFunctions(monkeypatch)

@@ -7,6 +7,8 @@ import re
 
 from infra_synth import Synthesized
 
+from pipeline.execution_input import Places
+
 ACCOUNT = "123456789012"
 REGION = "eu-west-3"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -32,11 +34,15 @@ def resolve(value: object, names: dict[str, str]) -> str:
     raise ValueError(f"unexpected intrinsic {value}")
 
 
-def render(synthesized: Synthesized, names: dict[str, str]) -> dict:
-    """The definition as Step Functions would receive it after CloudFormation's substitutions."""
+def render(synthesized: Synthesized, names: dict[str, str], definition: str | None = None) -> dict:
+    """The definition as Step Functions would receive it after CloudFormation's substitutions.
+
+    `definition`: the same app's definition rendered with other settings (test values
+    that shorten the polling); by default the synthesized one.
+    """
     props = state_machine(synthesized)
     values = {key: resolve(value, names) for key, value in props["DefinitionSubstitutions"].items()}
-    return json.loads(PLACEHOLDER.sub(lambda m: values[m.group(1)], props["DefinitionString"]))
+    return json.loads(PLACEHOLDER.sub(lambda m: values[m.group(1)], definition or props["DefinitionString"]))
 
 
 def logical_id(synthesized: Synthesized, resource_type: str, prefix: str) -> str:
@@ -49,3 +55,17 @@ def stand_in_names(synthesized: Synthesized, application_id: str, job_role_arn: 
         f"{logical_id(synthesized, 'AWS::EMRServerless::Application', 'Compute')}.ApplicationId": application_id,
         f"{logical_id(synthesized, 'AWS::IAM::Role', 'ComputeJobRole')}.Arn": job_role_arn,
     }
+
+
+def bucket_name(synthesized: Synthesized, prefix: str) -> str:
+    """The stand-in name `resolve` gives a bucket of the stack (its logical id, lower case)."""
+    return logical_id(synthesized, "AWS::S3::Bucket", prefix).lower()
+
+
+def places(synthesized: Synthesized) -> Places:
+    return Places(bucket_name(synthesized, "StorageInputBucket"), bucket_name(synthesized, "StorageResultsBucket"))
+
+
+def model_uri(synthesized: Synthesized) -> str:
+    """The deployed model's URI the state machine passes to every run (stand-in bucket name)."""
+    return resolve(state_machine(synthesized)["DefinitionSubstitutions"]["WeightsUri"], {})

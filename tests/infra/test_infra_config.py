@@ -142,3 +142,15 @@ def test_weights_must_be_imagenet_or_a_keras_weights_file(tmp_path) -> None:
         config_from(weights=str(tmp_path / "missing.weights.h5"))
     with pytest.raises(ConfigError, match="weights.h5"):
         config_from(weights="resnet")
+
+
+def test_privacy_settings_are_off_by_default_and_can_be_turned_on() -> None:
+    assert (config_from().emr_managed_persistence, config_from().log_execution_data) == (False, False)
+    config = config_from(emr_managed_persistence="true", log_execution_data="true")
+    assert (config.emr_managed_persistence, config.log_execution_data) == (True, True)
+
+
+@pytest.mark.parametrize("size", ["31", "1025"])
+def test_default_image_size_outside_the_jobs_range_is_refused(size: str) -> None:
+    with pytest.raises(ConfigError, match="image_size"):
+        config_from(image_size=size)

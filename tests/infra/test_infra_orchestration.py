@@ -1,21 +1,28 @@
-"""Orchestration: the run-and-stop state machine, its role, its logs, its definition."""
+"""Orchestration: the state machine's definition, name, role, trust and logs."""
 
 import json
 import re
 import subprocess
 
 import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
 from infra_asl import ACCOUNT, logical_id, render, stand_in_names, state_machine
+from test_infra_nag_per_construct import with_orchestration
 
-from infra.config import REPO_ROOT
-from infra.orchestration import DEFINITION_FILE
+from infra import orchestration
+from infra.config import REPO_ROOT, AppConfig
+from infra.orchestration import DEFINITION_FILE, MARKER, render_definition, state_machine_name
 
 ASL_VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
 EMR_TASKS = {
     "StartApplication": "arn:aws:states:::emr-serverless:startApplication.sync",
-    "RunJob": "arn:aws:states:::emr-serverless:startJobRun.sync",
-    "StopApplication": "arn:aws:states:::emr-serverless:stopApplication.sync",
+    "StartJobRun": "arn:aws:states:::emr-serverless:startJobRun",
+    "GetJobRun": "arn:aws:states:::aws-sdk:emrserverless:getJobRun",
+    "CancelJobRun": "arn:aws:states:::emr-serverless:cancelJobRun",
+    "GetCancelledJobRun": "arn:aws:states:::aws-sdk:emrserverless:getJobRun",
     "StopApplicationAfterFailure": "arn:aws:states:::emr-serverless:stopApplication.sync",
+    "StopApplication": "arn:aws:states:::emr-serverless:stopApplication.sync",
 }
 
 
@@ -25,68 +32,105 @@ def definition(synthesized) -> dict:
     return render(synthesized, names)
 
 
-def test_definition_is_the_plain_asl_file_with_every_placeholder_substituted(
-    synthesized,
-) -> None:
+def successors(state: dict) -> list[str]:
+    nexts = [state.get("Next"), state.get("Default")]
+    nexts += [choice["Next"] for choice in state.get("Choices", [])]
+    nexts += [catch["Next"] for catch in state.get("Catch", [])]
+    return [name for name in nexts if name]
+
+
+def reachable(definition: dict, start: str, stop: set[str]) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in stop:
+            continue
+        seen.add(name)
+        todo += successors(definition["States"][name])
+    return seen
+
+
+def test_definition_is_the_asl_file_with_every_placeholder_substituted(synthesized) -> None:
     props = state_machine(synthesized)
     assert isinstance(props["DefinitionString"], str)
-    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION_FILE.read_text()))
+    assert MARKER not in props["DefinitionString"]
+    placeholders = set(re.findall(r"\$\{(\w+)\}", props["DefinitionString"]))
     assert placeholders == set(props["DefinitionSubstitutions"])
+    assert set(re.findall(r"\$\{(\w+)\}", DEFINITION_FILE.read_text())) <= placeholders
 
 
-def test_run_then_stop_on_success(definition) -> None:
+def test_the_input_is_checked_before_anything_starts(definition) -> None:
+    before = reachable(definition, definition["StartAt"], stop={"StartApplication"})
+    kinds = {definition["States"][name]["Type"] for name in before}
+    assert kinds == {"Pass", "Choice", "Fail"}, "no Task (no call, no cost) before StartApplication"
+    refusals = [definition["States"][n] for n in before if definition["States"][n]["Type"] == "Fail"]
+    assert len(refusals) > 20
+    assert all(r["Error"] == "InvalidExecutionInput" and ": " in r["Cause"] for r in refusals)
+
+
+def compared_variables(rule: dict) -> set[str]:
+    """Variables a rule compares (IsPresent is no comparison: it is safe on a missing path)."""
+    found = {rule["Variable"]} if "Variable" in rule and "IsPresent" not in rule else set()
+    for operand in rule.get("And", []) + rule.get("Or", []) + ([rule["Not"]] if "Not" in rule else []):
+        found |= compared_variables(operand)
+    return found
+
+
+def test_no_rule_compares_a_path_an_and_only_guards(definition) -> None:
+    """Step Functions fails a comparison on a missing path; `And` is not promised to short-circuit."""
+
+    def walk(rule: dict) -> None:
+        if "And" in rule:
+            guarded = {op["Variable"] for op in rule["And"] if "IsPresent" in op}
+            assert not guarded & set().union(*(compared_variables(op) for op in rule["And"])), rule
+        for operand in rule.get("And", []) + rule.get("Or", []) + ([rule["Not"]] if "Not" in rule else []):
+            walk(operand)
+
+    for state in definition["States"].values():
+        for rule in state.get("Choices", []):
+            walk(rule)
+
+
+def test_success_path(definition) -> None:
     states = definition["States"]
-    assert definition["StartAt"] == "Defaults"
-    path, name = [], "Defaults"
+    path, name = [], "StartApplication"
     while "Next" in states[name]:
         path.append(name)
         name = states[name]["Next"]
-    assert [*path, name] == [
-        "Defaults",
-        "MergeInputOverDefaults",
-        "StartApplication",
-        "RunJob",
-        "StopApplication",
-        "Succeeded",
-    ]
-    assert states["Succeeded"]["Type"] == "Succeed"
-    # A refused stop (another run's job still busy) must not turn a finished job into a
-    # failure: the application stops itself once idle.
+    assert [*path, name] == ["StartApplication", "StartJobRun", "WaitForJobRun", "GetJobRun", "CheckJobRun"]
+    (success,) = [c for c in states["CheckJobRun"]["Choices"] if c.get("StringEquals") == "SUCCESS"]
+    assert reachable(definition, success["Next"], stop=set()) >= {"RecordJobRun", "StopApplication", "Succeeded"}
+    # A refused stop (another run's job still busy) does not fail a finished job.
     (catch,) = states["StopApplication"]["Catch"]
     assert (catch["Next"], catch["ResultPath"]) == ("Succeeded", "$.stopError")
 
 
-def test_any_failure_or_timeout_stops_the_application_then_fails_with_the_cause(
-    definition,
-) -> None:
+def test_every_failure_after_the_job_starts_cancels_it_then_stops(definition) -> None:
     states = definition["States"]
-    for name in ("StartApplication", "RunJob"):
-        (catch,) = states[name]["Catch"]
-        assert catch == {
-            "ErrorEquals": ["States.ALL"],
-            "ResultPath": "$.error",
-            "Next": "StopApplicationAfterFailure",
-        }
+    # From the moment the job run id is known, no way to Failed avoids the stop.
+    after_start = reachable(definition, "WaitForJobRun", stop={"StopApplicationAfterFailure", "SplitOutput"})
+    assert "Failed" not in after_start
+    assert states["GetJobRun"]["Catch"][0]["Next"] == "CancelJobRun"
+    assert states["JobRunTimedOut"]["Next"] == "CancelJobRun"
+    assert states["CancelJobRun"]["Catch"][0]["Next"] == "WaitForCancellation"
     stop = states["StopApplicationAfterFailure"]
-    assert stop["Next"] == "Failed"
-    assert stop["Catch"][0]["Next"] == "Failed"
-    assert stop["Catch"][0]["ResultPath"] != "$.error", "keep the original cause"
-    assert states["Failed"] == {
-        "Type": "Fail",
-        "ErrorPath": "$.error.Error",
-        "CausePath": "$.error.Cause",
-    }
+    assert stop["Next"] == "Failed" and stop["Catch"][0]["Next"] == "Failed"
+    assert stop["Catch"][0]["ResultPath"] != "$.error", "keep the first cause"
+    assert stop["Retry"][0]["ErrorEquals"] == ["States.ALL"] and stop["Retry"][0]["MaxAttempts"] >= 5
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
 
 
-def test_emr_calls_use_the_optimized_sync_integrations(definition) -> None:
+def test_an_application_that_did_not_start_is_not_stopped(definition) -> None:
+    states = definition["States"]
+    (catch,) = states["StartApplication"]["Catch"]
+    assert states[catch["Next"]] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+
+
+def test_emr_calls_and_their_integrations(definition) -> None:
     tasks = {name: state["Resource"] for name, state in definition["States"].items() if state["Type"] == "Task"}
-    assert tasks == EMR_TASKS
-    for name in tasks:
-        assert definition["States"][name]["Parameters"]["ApplicationId"] == "00fakeapplication"
-
-
-def test_throttling_is_retried_with_backoff(definition) -> None:
+    assert {k: v for k, v in tasks.items() if "s3:" not in v} == EMR_TASKS
     for name in EMR_TASKS:
+        assert definition["States"][name]["Parameters"]["ApplicationId"] == "00fakeapplication"
         retries = definition["States"][name]["Retry"]
         assert any(
             ("EMRServerless.ThrottlingException" in r["ErrorEquals"] or r["ErrorEquals"] == ["States.ALL"])
@@ -96,56 +140,80 @@ def test_throttling_is_retried_with_backoff(definition) -> None:
         ), name
 
 
-def test_timeouts_nest_job_inside_task_inside_execution(definition) -> None:
-    run_job = definition["States"]["RunJob"]
-    job_seconds = run_job["Parameters"]["ExecutionTimeoutMinutes"] * 60
-    assert 0 < job_seconds < run_job["TimeoutSeconds"] < definition["TimeoutSeconds"]
-    assert run_job["Parameters"]["ExecutionTimeoutMinutes"] == 180
+def test_limits_nest_job_inside_polling_inside_execution(definition) -> None:
+    states = definition["States"]
+    job_seconds = states["StartJobRun"]["Parameters"]["ExecutionTimeoutMinutes"] * 60
+    assert job_seconds == AppConfig().job_timeout_minutes * 60
+    (limit,) = [c for c in states["CheckJobRun"]["Choices"] if "NumericGreaterThanEquals" in c]
+    polling_seconds = limit["NumericGreaterThanEquals"] * states["WaitForJobRun"]["Seconds"]
+    assert job_seconds < polling_seconds < definition["TimeoutSeconds"]
+    assert states["WaitForJobRun"]["Seconds"] == states["WaitForCancellation"]["Seconds"] == orchestration.POLL_SECONDS
 
 
 def test_job_run_parameters(definition) -> None:
-    parameters = definition["States"]["RunJob"]["Parameters"]
+    parameters = definition["States"]["StartJobRun"]["Parameters"]
     assert parameters["ExecutionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/job-role"
+    assert parameters["ClientToken.$"] == "$.token"
+    assert parameters["Name.$"] == "$$.Execution.Name"
     driver = parameters["JobDriver"]["SparkSubmit"]
     assert re.fullmatch(r"s3://[a-z0-9-]+/job/[0-9a-f]{64}/entrypoint\.py", driver["EntryPoint"])
     assert "spark.archives=s3://" in driver["SparkSubmitParameters"]
-    arguments = driver["EntryPointArguments.$"]
-    for flag in (
-        "--input",
-        "--output",
-        "--weights",
-        "--image-size",
-        "--variance",
-        "--run-id",
-        "--apply",
-    ):
-        assert f"'{flag}'" in arguments
-    assert arguments.startswith("States.Array('run', ")
-    log_uri = parameters["ConfigurationOverrides"]["MonitoringConfiguration"]["S3MonitoringConfiguration"]["LogUri"]
-    assert log_uri.endswith("/emr-serverless/")
+    assert driver["EntryPointArguments.$"] == "$.arguments"
+    monitoring = parameters["ConfigurationOverrides"]["MonitoringConfiguration"]
+    assert monitoring["S3MonitoringConfiguration"]["LogUri"].endswith("/emr-serverless/")
+    assert monitoring["ManagedPersistenceMonitoringConfiguration"] == {"Enabled": False}
 
 
-def test_defaults_cover_every_job_argument(definition) -> None:
-    defaults = definition["States"]["Defaults"]["Parameters"]["defaults"]
+def test_managed_persistence_is_a_setting() -> None:
+    on = json.loads(render_definition(AppConfig(emr_managed_persistence=True)))
+    monitoring = on["States"]["StartJobRun"]["Parameters"]["ConfigurationOverrides"]["MonitoringConfiguration"]
+    assert monitoring["ManagedPersistenceMonitoringConfiguration"] == {"Enabled": True}
+
+
+def test_defaults_come_from_the_context(definition) -> None:
+    defaults = definition["States"]["ReadInput"]["Parameters"]["defaults"]
     assert defaults["input"].endswith("/train/")
     assert defaults["output"].endswith("/runs/")
-    assert re.fullmatch(r"s3://[a-z0-9-]+/model/[0-9a-f]{64}/mobilenet_v2_imagenet\.tflite", defaults["weights"])
-    assert (defaults["image_size"], defaults["variance"], defaults["apply"]) == (
-        "224",
-        "0.95",
-        "",
-    )
+    assert (defaults["command"], defaults["image_size"], defaults["variance"]) == ("run", 224, 0.95)
     assert defaults["run_id.$"] == "$$.Execution.Name"
+    model = definition["States"]["ReadInput"]["Parameters"]["model"]
+    assert re.fullmatch(r"s3://[a-z0-9-]+/model/[0-9a-f]{64}/mobilenet_v2_imagenet\.tflite", model)
 
 
-def test_execution_logs_and_traces(synthesized) -> None:
+def test_execution_logs_leave_out_execution_data_by_default(synthesized, variant_stack) -> None:
     props = state_machine(synthesized)
     assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert props["TracingConfiguration"] == {"Enabled": True}
-    log_group_id = logical_id(synthesized, "AWS::Logs::LogGroup", "OrchestrationExecutionLogs")
-    log_group = synthesized.resources[log_group_id]
+    log_group = synthesized.resources[logical_id(synthesized, "AWS::Logs::LogGroup", "OrchestrationExecutionLogs")]
     assert log_group["Properties"]["RetentionInDays"] == 30
     assert log_group["DeletionPolicy"] == "Delete"
+
+
+def test_execution_data_in_the_logs_is_a_setting(variant_stack) -> None:
+    stack, config = variant_stack(log_execution_data="true")
+    with_orchestration(stack, config)
+    (machine,) = Template.from_stack(stack).find_resources("AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is True
+
+
+def test_the_name_comes_from_the_stack(synthesized) -> None:
+    assert state_machine(synthesized)["StateMachineName"] == "FruitsPipeline-run"
+    with pytest.raises(ValueError, match="too long"):
+        state_machine_name(Stack(App(), "S" * 77))
+
+
+def state_machine_role(synthesized) -> dict:
+    return synthesized.resources[logical_id(synthesized, "AWS::IAM::Role", "OrchestrationStateMachineRole")]
+
+
+def test_the_role_is_trusted_by_this_state_machine_only(synthesized) -> None:
+    (statement,) = state_machine_role(synthesized)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = json.dumps(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+    assert ":stateMachine:FruitsPipeline-run" in source
+    assert "*" not in source
 
 
 def state_machine_policy(synthesized) -> list[dict]:
@@ -153,10 +221,9 @@ def state_machine_policy(synthesized) -> list[dict]:
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
-def test_role_calls_exactly_the_integrations_on_this_application(synthesized) -> None:
+def test_role_calls_exactly_the_states_apis_on_this_application(synthesized) -> None:
     statements = {s.get("Sid"): s for s in state_machine_policy(synthesized)}
-    application_id = logical_id(synthesized, "AWS::EMRServerless::Application", "Compute")
-    application_arn = {"Fn::GetAtt": [application_id, "Arn"]}
+    application_arn = {"Fn::GetAtt": [logical_id(synthesized, "AWS::EMRServerless::Application", "Compute"), "Arn"]}
     assert statements["ManageApplication"]["Action"] == [
         "emr-serverless:GetApplication",
         "emr-serverless:StartApplication",
@@ -164,23 +231,19 @@ def test_role_calls_exactly_the_integrations_on_this_application(synthesized) ->
         "emr-serverless:StopApplication",
     ]
     assert statements["ManageApplication"]["Resource"] == application_arn
-    assert statements["WatchJobRuns"]["Action"] == [
-        "emr-serverless:CancelJobRun",
-        "emr-serverless:GetJobRun",
-    ]
+    assert statements["WatchJobRuns"]["Action"] == ["emr-serverless:CancelJobRun", "emr-serverless:GetJobRun"]
     assert statements["WatchJobRuns"]["Resource"] == {"Fn::Join": ["", [application_arn, "/jobruns/*"]]}
-    rules = json.dumps(statements["SyncIntegrationRules"]["Resource"])
-    assert "rule/StepFunctionsGetEventsForEMRServerlessApplicationRule" in rules
-    assert "rule/StepFunctionsGetEventsForEMRServerlessJobRule" in rules
-    assert "*" not in rules
+    rule = json.dumps(statements["SyncIntegrationRule"]["Resource"])
+    assert "rule/StepFunctionsGetEventsForEMRServerlessApplicationRule" in rule and "*" not in rule
+    results_arn = {"Fn::GetAtt": [logical_id(synthesized, "AWS::S3::Bucket", "StorageResultsBucket"), "Arn"]}
+    assert statements["RecordJobRun"]["Action"] == "s3:PutObject"
+    assert statements["RecordJobRun"]["Resource"] == {"Fn::Join": ["", [results_arn, "/runs/*/job_run.json"]]}
 
 
 def test_role_passes_exactly_the_job_role_to_emr_serverless(synthesized) -> None:
-    pass_role = [s for s in state_machine_policy(synthesized) if "iam:PassRole" in s["Action"]]
-    (statement,) = pass_role
+    (statement,) = [s for s in state_machine_policy(synthesized) if "iam:PassRole" in s["Action"]]
     assert statement["Action"] == "iam:PassRole"
-    role_id = logical_id(synthesized, "AWS::IAM::Role", "ComputeJobRole")
-    assert statement["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert statement["Resource"] == {"Fn::GetAtt": [logical_id(synthesized, "AWS::IAM::Role", "ComputeJobRole"), "Arn"]}
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}}
 
 

@@ -1,149 +1,270 @@
-"""Execute the synthesized state machine in moto (in-process, no network).
-
-moto cannot run the optimized `emr-serverless:*.sync` integrations, so only the
-Resource of the four EMR Serverless tasks is swapped for the equivalent AWS SDK
-integration, which moto runs against its EMR Serverless mock with the very
-Parameters the definition builds. Everything else (defaults, merge, intrinsics,
-retries, catches, the Fail state) is the generated definition.
-
-moto's port of the ASL interpreter leaves out one step of the real aws-sdk
-integrations: turning the PascalCase parameter names of ASL into the API's
-camelCase members. `api_cased` puts that step back for these tests.
-"""
+"""Executions of the synthesized state machine (moto, in-process; see sfn_moto for the stand-ins)."""
 
 from __future__ import annotations
 
 import json
-import time
+import re
 
-import boto3
 import pytest
-from infra_asl import ACCOUNT, REGION, render, stand_in_names
-from moto import mock_aws
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_aws_sdk,
-)
+from infra_asl import bucket_name, model_uri, places
+
+from infra import orchestration
+from infra.config import AppConfig
+from pipeline.execution_input import ERROR, ExecutionInputError, defaults, job_arguments, validate
 
 OTHER_ACCOUNT = "210987654321"
+# AWS's API reference (some versions) for each entryPointArguments item.
+ARGUMENT_PATTERN = re.compile(r".*\S.*")
 
 
-def sdk_stand_ins(definition: dict) -> dict:
-    for state in definition["States"].values():
-        resource = state.get("Resource", "")
-        if resource.startswith("arn:aws:states:::emr-serverless:"):
-            api = resource.removeprefix("arn:aws:states:::emr-serverless:").removesuffix(".sync")
-            # moto names the SDK service as boto3 does (Step Functions says emrserverless).
-            state["Resource"] = f"arn:aws:states:::aws-sdk:emr-serverless:{api}"
-    return definition
-
-
-def api_cased(value: object) -> object:
-    """{"JobDriver": {"SparkSubmit": ...}} -> {"jobDriver": {"sparkSubmit": ...}}, keys only."""
-    if isinstance(value, dict):
-        return {key[0].lower() + key[1:]: api_cased(item) for key, item in value.items()}
-    return value
-
-
-def normalise_parameters(_service, parameters: dict, *_args, **_kwargs) -> None:
-    cased = api_cased(parameters)
-    parameters.clear()
-    parameters.update(cased)
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setattr(
-        state_task_service_aws_sdk.StateTaskServiceAwsSdk,
-        "_normalise_parameters",
-        normalise_parameters,
+def expected_arguments(synthesized, execution_input: dict, name: str = "run-42") -> list[str]:
+    """What the Python side of the contract says the job gets for this input."""
+    where = places(synthesized)
+    config = AppConfig()
+    args = validate(
+        execution_input,
+        where,
+        {**defaults(where, image_size=config.image_size, variance=config.variance), "run_id": name},
     )
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield {name: boto3.client(name, region_name=REGION) for name in ("stepfunctions", "emr-serverless", "iam")}
+    return job_arguments(args, model_uri(synthesized))
 
 
-def run(aws, synthesized, job_role_account: str, execution_input: dict) -> dict:
-    emr = aws["emr-serverless"]
-    application_id = emr.create_application(name="pipeline", releaseLabel="emr-7.10.0", type="SPARK", clientToken="t")[
-        "applicationId"
-    ]
-    role_arn = aws["iam"].create_role(
-        RoleName="sfn",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-    )["Role"]["Arn"]
-    names = stand_in_names(synthesized, application_id, f"arn:aws:iam::{job_role_account}:role/job-role")
-    definition = sdk_stand_ins(render(synthesized, names))
-    machine_arn = aws["stepfunctions"].create_state_machine(
-        name="run", definition=json.dumps(definition), roleArn=role_arn
-    )["stateMachineArn"]
-    execution_arn = aws["stepfunctions"].start_execution(
-        stateMachineArn=machine_arn, name="run-42", input=json.dumps(execution_input)
-    )["executionArn"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        execution = aws["stepfunctions"].describe_execution(executionArn=execution_arn)
-        if execution["status"] != "RUNNING":
-            break
-        time.sleep(0.2)
-    history = aws["stepfunctions"].get_execution_history(executionArn=execution_arn)["events"]
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    return {
-        "execution": execution,
-        "entered": entered,
-        "application": emr.get_application(applicationId=application_id)["application"],
-        "emr": emr,
+def emr_calls(result, *names: str) -> list[tuple[str, str]]:
+    return [call for call in result.jobs.calls if call[0] in names]
+
+
+def record(result, key: str) -> dict:
+    body = result.s3.get_object(Bucket=places_results(result), Key=key)["Body"].read()
+    return json.loads(body)
+
+
+def places_results(result) -> str:
+    (bucket,) = [b["Name"] for b in result.s3.list_buckets()["Buckets"]]
+    return bucket
+
+
+def test_defaults_submit_no_empty_argument(step_functions, synthesized) -> None:
+    result = step_functions.run(synthesized, {})
+    assert result.execution["status"] == "SUCCEEDED", result.execution
+    arguments = result.job_arguments()
+    assert arguments == expected_arguments(synthesized, {})
+    assert all(ARGUMENT_PATTERN.fullmatch(argument) for argument in arguments), arguments
+    assert not any(argument.startswith("--apply") for argument in arguments)
+    assert result.entered[-3:] == ["RecordJobRun", "StopApplication", "Succeeded"]
+    assert result.application["state"] == "STOPPED"
+    # Polled every POLL_SECONDS (recorded, not slept).
+    assert set(result.waited["wait"]) == {orchestration.POLL_SECONDS}
+
+
+def test_full_input_submits_each_field_once_as_flag_equals_value(step_functions, synthesized) -> None:
+    where = places(synthesized)
+    execution_input = {
+        "input": where.root("input") + "photos/train/",
+        "apply": f"{where.root('input')}photos/validation/,{where.root('input')}photos/test/",
+        "output": where.root("runs") + "experiments/",
+        "image_size": 160,
+        "variance": 0.9,
+        "run_id": "mobilenet-160",
     }
-
-
-def job_arguments(result: dict) -> dict[str, str]:
-    """The entry point arguments of the one job run, as {flag: value} after "run"."""
-    emr = result["emr"]
-    (job_run,) = emr.list_job_runs(applicationId=result["application"]["applicationId"])["jobRuns"]
-    arguments = emr.get_job_run(applicationId=job_run["applicationId"], jobRunId=job_run["id"])["jobRun"]["jobDriver"][
-        "sparkSubmit"
-    ]["entryPointArguments"]
+    result = step_functions.run(synthesized, execution_input)
+    assert result.execution["status"] == "SUCCEEDED", result.execution
+    arguments = result.job_arguments()
+    assert arguments == expected_arguments(synthesized, execution_input)
     assert arguments[0] == "run"
-    return dict(zip(arguments[1::2], arguments[2::2], strict=True))
-
-
-def test_defaults_only_run_submits_the_job_and_stops_the_application(aws, synthesized) -> None:
-    result = run(aws, synthesized, ACCOUNT, {})
-    assert result["execution"]["status"] == "SUCCEEDED", result["execution"]
-    assert result["entered"][-3:] == ["RunJob", "StopApplication", "Succeeded"]
-    assert result["application"]["state"] == "STOPPED"
-    options = job_arguments(result)
-    assert options["--input"].endswith("/train/")
-    assert options["--output"].endswith("/runs/")
-    assert options["--weights"].endswith("/mobilenet_v2_imagenet.tflite")
-    assert (options["--image-size"], options["--variance"]) == ("224", "0.95")
-    assert (options["--run-id"], options["--apply"]) == ("run-42", "")
-
-
-def test_execution_input_overrides_defaults_and_adds_apply_sets(aws, synthesized) -> None:
-    result = run(
-        aws,
-        synthesized,
-        ACCOUNT,
-        {
-            "input": "s3://photos/train/",
-            "image_size": 160,
-            "variance": 0.9,
-            "apply": "s3://photos/validation/,s3://photos/test/",
-        },
+    flags = [argument.split("=", 1)[0] for argument in arguments[1:]]
+    assert (
+        sorted(flags)
+        == sorted(set(flags))
+        == sorted(["--input", "--apply", "--output", "--weights", "--image-size", "--variance", "--run-id"])
     )
-    assert result["execution"]["status"] == "SUCCEEDED", result["execution"]
-    options = job_arguments(result)
-    assert options["--input"] == "s3://photos/train/"
-    assert (options["--image-size"], options["--variance"]) == ("160", "0.9")
-    assert options["--apply"] == "s3://photos/validation/,s3://photos/test/"
-    assert options["--output"].endswith("/runs/")
+    assert f"--apply={execution_input['apply']}" in arguments
+    assert all(ARGUMENT_PATTERN.fullmatch(argument) for argument in arguments)
 
 
-def test_a_refused_job_stops_the_application_and_fails_with_the_cause(aws, synthesized) -> None:
-    result = run(aws, synthesized, OTHER_ACCOUNT, {})
-    execution = result["execution"]
+def test_transform_projects_with_a_finished_run(step_functions, synthesized) -> None:
+    where = places(synthesized)
+    execution_input = {
+        "command": "transform",
+        "run": where.root("runs") + "run-1/",
+        "input": where.root("input") + "new/",
+    }
+    result = step_functions.run(synthesized, execution_input)
+    assert result.execution["status"] == "SUCCEEDED", result.execution
+    assert result.job_arguments() == [
+        "transform",
+        f"--run={where.root('runs')}run-1/",
+        f"--input={where.root('input')}new/",
+        f"--output={where.root('runs')}",
+        "--run-id=run-42",
+    ]
+
+
+def test_the_job_run_record_lands_in_the_run_folder(step_functions, synthesized) -> None:
+    where = places(synthesized)
+    result = step_functions.run(synthesized, {"output": where.root("runs") + "team/a/", "run_id": "r7"})
+    assert result.execution["status"] == "SUCCEEDED", result.execution
+    job_run = record(result, "runs/team/a/r7/job_run.json")
+    assert job_run["JobRunId"] == result.job_run.id
+    assert job_run["State"] == "SUCCESS"
+    assert "BilledResourceUtilization" in job_run
+    assert "recordError" not in result.output
+
+
+# Each a function of (places, artifacts bucket): the bucket names are the synthesized stack's.
+HOSTILE = {
+    "foreign bucket": lambda p, a: {"input": "s3://someone-elses-bucket/train/"},
+    "look-alike bucket": lambda p, a: {"input": f"s3://{p.input_bucket}-evil/train/"},
+    "look-alike bucket in apply": lambda p, a: {"apply": f"{p.root('input')}val/,s3://{p.input_bucket}-evil/x/"},
+    "artifacts as output": lambda p, a: {"output": f"s3://{a}/job/"},
+    "results outside runs/": lambda p, a: {"output": f"s3://{p.results_bucket}/"},
+    ".. in run id": lambda p, a: {"run_id": "a..b"},
+    ".. in a path": lambda p, a: {"output": f"{p.root('runs')}../../job/"},
+    "run id with a slash": lambda p, a: {"run_id": "runs/x"},
+    "flag-like run id": lambda p, a: {"run_id": "--components=5"},
+    "flag-like input": lambda p, a: {"input": "--components=5"},
+    "flag-like apply": lambda p, a: {"apply": "--components=5"},
+    "non-numeric size": lambda p, a: {"image_size": "224"},
+    "fractional size": lambda p, a: {"image_size": 224.5},
+    "size out of range": lambda p, a: {"image_size": 4096},
+    "variance zero": lambda p, a: {"variance": 0},
+    "variance as text": lambda p, a: {"variance": "0.9"},
+    "weights": lambda p, a: {"weights": f"s3://{a}/weights/other.weights.h5"},
+    "unknown field": lambda p, a: {"components": 5},
+    "unknown command": lambda p, a: {"command": "delete"},
+    "transform without run": lambda p, a: {"command": "transform"},
+    "run given to run": lambda p, a: {"run": f"{p.root('runs')}r1/"},
+    "apply given to transform": lambda p, a: {
+        "command": "transform",
+        "run": f"{p.root('runs')}r1/",
+        "apply": f"{p.root('input')}x/",
+    },
+    "empty apply": lambda p, a: {"apply": ""},
+    "apply of commas": lambda p, a: {"apply": ",,"},
+    "run given as a number": lambda p, a: {"command": "transform", "run": 7},
+    "two inputs": lambda p, a: {"input": f"{p.root('input')}a/,{p.root('input')}b/"},
+    "empty folder": lambda p, a: {"output": f"{p.root('runs')}x//"},
+}
+
+
+@pytest.mark.parametrize("label", HOSTILE)
+def test_hostile_input_fails_before_anything_starts(label, step_functions, synthesized) -> None:
+    execution_input = HOSTILE[label](places(synthesized), bucket_name(synthesized, "StorageArtifactsBucket"))
+    with pytest.raises(ExecutionInputError) as refused:
+        expected_arguments(synthesized, execution_input)
+    result = step_functions.run(synthesized, execution_input)
+    execution = result.execution
     assert execution["status"] == "FAILED"
-    assert result["entered"][-3:] == ["RunJob", "StopApplicationAfterFailure", "Failed"]
-    assert result["application"]["state"] == "STOPPED"
-    # The Fail state reports the job's own error and cause, not the stop's.
-    assert execution["error"]
+    assert (execution["error"], execution["cause"]) == (ERROR, str(refused.value))
+    assert "StartApplication" not in result.entered
+    assert result.jobs.calls == []
+    assert result.application["state"] == "STOPPED"
+
+
+def test_an_execution_name_that_is_no_plain_name_is_refused_as_run_id(step_functions, synthesized) -> None:
+    result = step_functions.run(synthesized, {}, name="_hidden")
+    assert result.execution["status"] == "FAILED"
+    assert result.execution["cause"] == "run_id: must not start with '-' or '.' or '_'"
+
+
+def test_a_failed_job_stops_the_application_and_fails_with_its_cause(step_functions, synthesized) -> None:
+    step_functions.jobs.script = ["RUNNING", ("FAILED", "Job failed, ExitCode: 2. error: no photos under s3://x/")]
+    result = step_functions.run(synthesized, {})
+    execution = result.execution
+    assert execution["status"] == "FAILED"
+    job_run_id = result.job_run.id
+    assert execution["error"] == "JobRunFailed"
+    assert (
+        execution["cause"]
+        == f"job run {job_run_id} ended FAILED: Job failed, ExitCode: 2. error: no photos under s3://x/"
+    )
+    # Ended by itself: nothing to cancel, one stop.
+    assert emr_calls(result, "CancelJobRun", "StopApplication") == [("StopApplication", "stopped")]
+    assert result.entered[-2:] == ["StopApplicationAfterFailure", "Failed"]
+    assert result.application["state"] == "STOPPED"
+
+
+def test_a_refused_job_run_stops_the_application_and_fails_with_the_cause(step_functions, synthesized) -> None:
+    result = step_functions.run(synthesized, {}, job_role_account=OTHER_ACCOUNT)
+    execution = result.execution
+    assert execution["status"] == "FAILED"
+    assert result.entered[-3:] == ["StartJobRun", "StopApplicationAfterFailure", "Failed"]
     assert "Cross-account pass role is not allowed" in execution["cause"]
+    assert result.application["state"] == "STOPPED"
+
+
+def test_an_application_that_cannot_start_fails_at_once_with_the_cause(step_functions, synthesized) -> None:
+    step_functions.jobs.start_application_error = "Maximum vCPU quota exceeded for this account"
+    result = step_functions.run(synthesized, {})
+    execution = result.execution
+    assert execution["status"] == "FAILED"
+    assert "Maximum vCPU quota exceeded" in execution["cause"]
+    assert result.entered[-2:] == ["StartApplication", "StartFailed"]
+    assert emr_calls(result, "StartJobRun", "StopApplication") == []
+    assert result.waited["retry"] == []
+
+
+def test_a_refused_stop_after_success_keeps_the_run_successful(step_functions, synthesized) -> None:
+    """Another run's job still busy: the application stops itself once idle."""
+    step_functions.jobs.other_run_busy = True
+    result = step_functions.run(synthesized, {})
+    assert result.execution["status"] == "SUCCEEDED"
+    assert "stopError" in result.output
+    assert len(emr_calls(result, "StopApplication")) == 6  # the call and its 5 retries
+
+
+def short_polling(monkeypatch) -> str:
+    """The same definition with polls of 5 minutes (recorded, not slept): 4 polls before the run is given up."""
+    monkeypatch.setattr(orchestration, "POLL_SECONDS", 300)
+    return orchestration.render_definition(AppConfig(job_timeout_minutes=5))
+
+
+def test_a_job_still_running_at_the_limit_is_cancelled_before_the_stop(step_functions, synthesized, monkeypatch):
+    step_functions.jobs.script = ["RUNNING"]
+    step_functions.jobs.cancelling_polls = 2
+    result = step_functions.run(synthesized, {}, definition=short_polling(monkeypatch))
+    execution = result.execution
+    job_run_id = result.job_run.id
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "JobRunTimeout"
+    assert execution["cause"] == f"job run {job_run_id} was still RUNNING after 20 minutes: cancelled"
+    assert emr_calls(result, "CancelJobRun", "StopApplication") == [
+        ("CancelJobRun", "RUNNING"),
+        ("StopApplication", "stopped"),
+    ]
+    # The stop comes once the run has ended: after polls that saw it CANCELLING, then CANCELLED.
+    polls = [state for call, state in result.jobs.calls if call == "GetJobRun"]
+    assert polls[-3:] == ["CANCELLING", "CANCELLING", "CANCELLED"]
+    assert result.application["state"] == "STOPPED"
+    assert result.entered[-2:] == ["StopApplicationAfterFailure", "Failed"]
+
+
+def test_a_job_still_cancelling_when_the_stop_is_first_tried_is_stopped_by_the_retries(
+    step_functions, synthesized, monkeypatch
+) -> None:
+    step_functions.jobs.script = ["RUNNING"]
+    # Longer than the state machine waits for the cancellation (CANCEL_POLLS looks).
+    step_functions.jobs.cancelling_polls = orchestration.CANCEL_POLLS + 3
+    result = step_functions.run(synthesized, {}, definition=short_polling(monkeypatch))
+    execution = result.execution
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "JobRunTimeout"
+    stops = emr_calls(result, "StopApplication")
+    assert stops[0] == ("StopApplication", "refused: CANCELLING")
+    assert stops[-1] == ("StopApplication", "stopped")
+    assert 1 < len(stops) <= 1 + 8  # the first try and at most the 8 retries
+    assert result.waited["retry"], "the refused stops were retried after an interval"
+    assert result.application["state"] == "STOPPED"
+    assert execution["cause"].startswith(f"job run {result.job_run.id} was still RUNNING")
+
+
+def test_losing_sight_of_the_job_cancels_it_and_stops(step_functions, synthesized) -> None:
+    """GetJobRun failing for good (after its retries) is handled like a timeout: the id is known."""
+    step_functions.jobs.script = ["RUNNING"]
+    step_functions.jobs.lost_looks = 6  # the first GetJobRun and its 5 retries
+    result = step_functions.run(synthesized, {})
+    assert result.execution["status"] == "FAILED"
+    assert emr_calls(result, "CancelJobRun", "StopApplication") == [
+        ("CancelJobRun", "SUBMITTED"),
+        ("StopApplication", "stopped"),
+    ]
+    assert result.application["state"] == "STOPPED"

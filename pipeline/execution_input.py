@@ -1,0 +1,384 @@
+"""The state machine's execution input, written once: its fields, defaults and rules.
+
+Three readers must never disagree about what a run may ask for, so all three come from
+here: the CDK app renders the Step Functions states that check an execution's input
+before anything starts (`execution_input_asl.render_states`), a client checks the same rules before it
+sends (`validate`, `job_arguments`), and the README's table is `markdown_table()`
+(a test compares them). Plain Python, no CDK: the job package ships it too.
+
+Paths must stay inside this stack's buckets (each match includes the bucket's
+trailing slash, so `s3://<bucket>-evil/` fails), no value may look like a flag, and
+every job argument is submitted as `--flag=value`, never as an empty item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+ERROR = "InvalidExecutionInput"
+COMMANDS = ("run", "transform")
+IMAGE_SIZE_RANGE = (32, 1024)
+"""Pixels per side a run may ask for; pipeline/model.py takes the job's own range from here."""
+DEFAULT_INPUT_PREFIX = "train/"
+RUNS_PREFIX = "runs/"
+MODEL_FLAG = "--weights"
+"""The job argument naming the deployed model; its value is not the execution's to choose."""
+REFUSED_FIELDS = {
+    "weights": (
+        "is no longer accepted: every run uses the model deployed with the stack "
+        "(redeploy with -c weights=FILE to change it)"
+    ),
+}
+UNKNOWN_FIELD = "execution input: a field is not one of {fields}"
+LIST_SEPARATOR = ","
+
+
+class ExecutionInputError(ValueError):
+    """An execution input the state machine refuses; the message names the field and the rule."""
+
+
+@dataclass(frozen=True)
+class Places:
+    """The buckets paths must stay in: real names, CloudFormation placeholders or README names."""
+
+    input_bucket: str
+    results_bucket: str
+
+    def root(self, name: str) -> str:
+        return {"input": f"s3://{self.input_bucket}/", "runs": f"s3://{self.results_bucket}/{RUNS_PREFIX}"}[name]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule, as Python (`broken`) and as an ASL Choice condition true when it is broken."""
+
+    name: str
+    text: str  # after "<field>: "; `{input}` and `{runs}` stand for the allowed prefixes
+    broken: Callable[[Any, Places], bool]
+    condition: Callable[[str, Places], dict]
+    on_text: bool = False  # checked on the value's text form, after every other rule
+
+    def message(self, places: Places) -> str:
+        return self.text.format(input=places.root("input"), runs=places.root("runs"))
+
+
+def _matches(pattern: str) -> Callable[[str, Places], dict]:
+    return lambda variable, _places: {"Variable": variable, "StringMatches": pattern}
+
+
+def _literal(text: str) -> str:
+    """`text` inside a StringMatches pattern (only `*` and `\\` are special there)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def string() -> Rule:
+    return Rule(
+        "String",
+        "must be a string",
+        lambda value, _: not isinstance(value, str),
+        lambda variable, _: {"Not": {"Variable": variable, "IsString": True}},
+    )
+
+
+def number() -> Rule:
+    return Rule(
+        "Number",
+        "must be a number",
+        lambda value, _: isinstance(value, bool) or not isinstance(value, (int, float)),
+        lambda variable, _: {"Not": {"Variable": variable, "IsNumeric": True}},
+    )
+
+
+def not_empty() -> Rule:
+    return Rule(
+        "Empty",
+        "must not be empty",
+        lambda value, _: value == "",
+        lambda variable, _: {"Variable": variable, "StringEquals": ""},
+    )
+
+
+def one_of(values: tuple[str, ...]) -> Rule:
+    return Rule(
+        "Choice",
+        f"must be one of {', '.join(values)}",
+        lambda value, _: value not in values,
+        lambda variable, _: {"Not": {"Or": [{"Variable": variable, "StringEquals": v} for v in values]}},
+    )
+
+
+def not_starting_with(characters: str) -> Rule:
+    return Rule(
+        "Start",
+        f"must not start with {' or '.join(repr(c) for c in characters)}",
+        lambda value, _: value.startswith(tuple(characters)),
+        lambda variable, _: {"Or": [{"Variable": variable, "StringMatches": f"{_literal(c)}*"} for c in characters]},
+    )
+
+
+def without(part: str, name: str) -> Rule:
+    return Rule(
+        name,
+        f"must not contain {part!r}",
+        lambda value, _: part in value,
+        _matches(f"*{_literal(part)}*"),
+    )
+
+
+def under(root: str) -> Rule:
+    """Inside `Places.root(root)`, the bucket's trailing slash included."""
+    return Rule(
+        "Place",
+        f"must be under {{{root}}}",
+        lambda value, places: not value.startswith(places.root(root)),
+        lambda variable, places: {"Not": {"Variable": variable, "StringMatches": _literal(places.root(root)) + "*"}},
+    )
+
+
+def no_empty_folder() -> Rule:
+    """`s3://b/runs//x/`: S3 would take the empty folder name literally, Hadoop would drop it."""
+    return Rule(
+        "EmptyFolder",
+        "must not contain '//' after s3://",
+        lambda value, _: value.startswith("s3://") and "//" in value[len("s3://") :],
+        _matches("s3://*//*"),
+    )
+
+
+def between(low: float, high: float, *, low_open: bool = False) -> Rule:
+    low_text = f"greater than {low}" if low_open else f"at least {low}"
+    return Rule(
+        "Range",
+        f"must be {low_text} and at most {high}",
+        lambda value, _: (value <= low if low_open else value < low) or value > high,
+        lambda variable, _: {
+            "Or": [
+                {"Variable": variable, ("NumericLessThanEquals" if low_open else "NumericLessThan"): low},
+                {"Variable": variable, "NumericGreaterThan": high},
+            ]
+        },
+    )
+
+
+def whole_number() -> Rule:
+    """JSON has one number type: 224.0 arrives as a float, rendered with a '.' by Step Functions too."""
+    return Rule(
+        "Whole",
+        "must be a whole number",
+        lambda value, _: isinstance(value, float),
+        _matches("*.*"),
+        on_text=True,
+    )
+
+
+def _prefix_rules(root: str) -> tuple[Rule, ...]:
+    return (under(root), no_empty_folder(), without("..", "Dots"))
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    about: str  # for the README
+    default: str  # for the README
+    flag: str | None  # the job argument; None: the command itself
+    rules: tuple[Rule, ...]
+    commands: tuple[str, ...] = COMMANDS  # where the field may be given
+    required_for: tuple[str, ...] = ()
+    item_rules: tuple[Rule, ...] = ()  # rules of each item of a comma-separated list
+    optional: bool = False  # no default: absent unless given (then no job argument either)
+
+    @property
+    def state_name(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+    # The refusals, worded once for Python and for the Fail states.
+    def broken(self, rule: Rule, places: Places) -> str:
+        return f"{self.name}: {rule.message(places)}"
+
+    def broken_item(self, rule: Rule, places: Places) -> str:
+        return f"{self.name}: every prefix {rule.message(places)}"
+
+    def no_items(self) -> str:
+        return f"{self.name}: must name at least one prefix"
+
+    def not_for_command(self) -> str:
+        return f"{self.name}: only with command {' or '.join(self.commands)}"
+
+    def missing(self, command: str) -> str:
+        return f"{self.name}: required with command {command}"
+
+
+FIELDS = (
+    Field(
+        "command",
+        "`run` fits the PCA; `transform` projects new photos with a finished run's model and PCA, no refit",
+        "`run`",
+        None,
+        (string(), one_of(COMMANDS)),
+    ),
+    Field(
+        "input",
+        "the photos (`<Label>/<photo>.jpg` below it): `run` fits on them, `transform` projects them",
+        "`s3://<InputBucketName>/train/`",
+        "--input",
+        (string(), *_prefix_rules("input"), without(LIST_SEPARATOR, "Comma")),
+    ),
+    Field(
+        "apply",
+        "more photo prefixes, comma-separated, projected with the PCA fitted on `input`",
+        "none (no `--apply` argument)",
+        "--apply",
+        (string(), not_empty()),
+        commands=("run",),
+        item_rules=_prefix_rules("input"),
+        optional=True,
+    ),
+    Field(
+        "output",
+        "the run folder is `<output>/<run_id>/`",
+        "`s3://<ResultsBucketName>/runs/`",
+        "--output",
+        (string(), *_prefix_rules("runs"), without(LIST_SEPARATOR, "Comma")),
+    ),
+    Field(
+        "run",
+        "the finished run whose model and PCA `transform` uses",
+        "none: required for `transform`",
+        "--run",
+        (string(), *_prefix_rules("runs"), without(LIST_SEPARATOR, "Comma")),
+        commands=("transform",),
+        required_for=("transform",),
+        optional=True,
+    ),
+    Field(
+        "image_size",
+        "pixels per side fed to the model",
+        "`224` (`-c image_size`)",
+        "--image-size",
+        (number(), between(*IMAGE_SIZE_RANGE), whole_number()),
+        commands=("run",),
+    ),
+    Field(
+        "variance",
+        "the PCA keeps the fewest components explaining this share",
+        "`0.95` (`-c variance`)",
+        "--variance",
+        (number(), between(0, 1, low_open=True)),
+        commands=("run",),
+    ),
+    Field(
+        "run_id",
+        "the run folder's name",
+        "the execution name",
+        "--run-id",
+        (string(), not_empty(), not_starting_with("-._"), without("/", "Slash"), without("..", "Dots")),
+    ),
+)
+FIELD_NAMES = tuple(f.name for f in FIELDS)
+BY_NAME = {f.name: f for f in FIELDS}
+ARGUMENT_ORDER = {
+    "run": ("input", "output", MODEL_FLAG, "image_size", "variance", "run_id", "apply"),
+    "transform": ("run", "input", "output", "run_id"),
+}
+
+
+def defaults(places: Places, *, image_size: int, variance: float) -> dict[str, Any]:
+    """What a field is when the execution input leaves it out (`run_id`: the execution name)."""
+    return {
+        "command": COMMANDS[0],
+        "input": places.root("input") + DEFAULT_INPUT_PREFIX,
+        "output": places.root("runs"),
+        "image_size": image_size,
+        "variance": variance,
+    }
+
+
+def refused_field(name: str) -> str:
+    return f"{name}: {REFUSED_FIELDS[name]}"
+
+
+def unknown_field() -> str:
+    return UNKNOWN_FIELD.format(fields=", ".join(FIELD_NAMES))
+
+
+def _first_problem(given: Mapping[str, Any], args: Mapping[str, Any], places: Places) -> str | None:
+    """The refusal the state machine reports: its checks run in exactly this order."""
+    for name in REFUSED_FIELDS:
+        if name in given:
+            return refused_field(name)
+    if set(given) - set(FIELD_NAMES):
+        return unknown_field()
+    command = BY_NAME["command"]
+    for rule in command.rules:
+        if rule.broken(args["command"], places):
+            return command.broken(rule, places)
+    for field in FIELDS:
+        if field.name in given and args["command"] not in field.commands:
+            return field.not_for_command()
+        if args["command"] in field.required_for and field.name not in given:
+            return field.missing(args["command"])
+    # Fields with a default, then those given without one, then the rules on the text form.
+    stages = [(False, False), (False, True), (True, False)]
+    for on_text, optional in stages:
+        for field in FIELDS[1:]:
+            for rule in field.rules:
+                if field.optional is optional and rule.on_text is on_text and field.name in args:
+                    if rule.broken(args[field.name], places):
+                        return field.broken(rule, places)
+    for field in FIELDS:
+        if field.item_rules and field.name in args:
+            items = [item for item in args[field.name].split(LIST_SEPARATOR) if item]
+            if not items:
+                return field.no_items()
+            for item in items:
+                for rule in field.item_rules:
+                    if rule.broken(item, places):
+                        return field.broken_item(rule, places)
+    return None
+
+
+def validate(
+    execution_input: Mapping[str, Any], places: Places, field_defaults: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The job's arguments for this execution input, or ExecutionInputError with the state machine's message.
+
+    `field_defaults`: `defaults(...)` plus `run_id` (the execution name) when known; a
+    client that knows neither checks what it sends and leaves the rest to the state machine.
+    """
+    if not isinstance(execution_input, Mapping):
+        raise ExecutionInputError("execution input: must be a JSON object")
+    args = {"command": COMMANDS[0], **(field_defaults or {}), **execution_input}
+    problem = _first_problem(execution_input, args, places)
+    if problem:
+        raise ExecutionInputError(problem)
+    return args
+
+
+def job_arguments(args: Mapping[str, Any], model_uri: str) -> list[str]:
+    """The entry point arguments the state machine submits for validated `args`: no empty item."""
+    arguments = [args["command"]]
+    for name in ARGUMENT_ORDER[args["command"]]:
+        if name == MODEL_FLAG:
+            arguments.append(f"{MODEL_FLAG}={model_uri}")
+        elif name in args:
+            arguments.append(f"{BY_NAME[name].flag}={args[name]}")
+    return arguments
+
+
+def markdown_table() -> str:
+    """The README's table of the execution input (with the README's bucket names)."""
+    places = Places("<InputBucketName>", "<ResultsBucketName>")
+    rows = [
+        "| field | with | default | what | job argument | rules (else refused) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for field in FIELDS:
+        rules = [rule.message(places) for rule in field.rules]
+        rules += [field.broken_item(rule, places).split(": ", 1)[1] for rule in field.item_rules]
+        argument = "the first one" if field.flag is None else f"`{field.flag}=VALUE`"
+        rows.append(
+            f"| `{field.name}` | {' or '.join(f'`{c}`' for c in field.commands)} | {field.default} | "
+            f"{field.about} | {argument} | {'; '.join(rules)} |"
+        )
+    return "\n".join(rows)
