@@ -76,6 +76,32 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
+def _row(*cells: Any) -> str:
+    return "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>"
+
+
+def _placement_html(placement: dict[str, Any] | None) -> str:
+    """Where the work ran, as measured: master, executors with their cores, tasks (and photos) per executor."""
+    if not placement:
+        return ""
+    executors = "".join(
+        _row(e["id"], e["host"], e["cores"]) if "id" in e else _row(e["error"], "", "") for e in placement["executors"]
+    )
+    steps = ""
+    for step, measured in placement["steps"].items():
+        if "error" in measured:
+            steps += _row(step, measured["error"], "", "", "")
+        for executor, counts in measured.get("executors", {}).items():
+            steps += _row(step, executor, counts["tasks"], counts.get("photos", ""), counts.get("model_builds", ""))
+    sized = placement.get("sized_for_cores")
+    sizing = f", work sized for {sized} cores ({placement['cores_from']})" if sized else ""
+    return f"""<h2>Where the work ran</h2>
+<p>Master <code>{html.escape(placement["master"])}</code>, started by {html.escape(placement["started_by"] + sizing)}.
+Tasks per executor as Spark's status store recorded them; photos and model builds as the workers counted them.</p>
+<table><tr><th>executor</th><th>host</th><th>cores</th></tr>{executors}</table>
+<table><tr><th>step</th><th>executor</th><th>tasks</th><th>photos</th><th>model builds</th></tr>{steps}</table>"""
+
+
 def render_html(report: dict[str, Any], points: pd.DataFrame, plot_set: str) -> bytes:
     """A self-contained page: summary, the three plots inline, skipped files."""
     pca, shown = report["pca"], report["sets"][plot_set]
@@ -106,6 +132,7 @@ the photos of {html.escape(pca["fit_set"])} ({html.escape(report["model"]["weigh
 <table><tr><th>set</th><th>photos</th><th>featurized</th><th>skipped</th><th>classifier accuracy</th></tr>
 {rows}</table>
 {figures}
+{_placement_html(report.get("placement"))}
 <h2>Skipped files ({len(report["skipped"])})</h2><table>{skipped}</table>
 <h2>Time per stage</h2><table>{timings}</table></body></html>"""
     return page.encode("utf-8")
