@@ -64,3 +64,12 @@ def test_cost_counts_the_one_minute_minimum_and_derives_arm_prices():
     prices = default_prices()
     x86, arm = prices["eu-west-3 x86_64"], prices[f"eu-west-3 arm64 (derived: x86 x {ARM_DISCOUNT})"]
     assert arm["vcpu_hour"] == pytest.approx(x86["vcpu_hour"] * ARM_DISCOUNT)
+
+
+def test_cluster_benchmark_compares_local_cluster_with_local_mode(few_photos, weights):
+    command = [sys.executable, "bench/cluster.py", "--input", str(few_photos), "--weights", weights]
+    result = last_json(command + ["--image-size", "32", "--runs", "1"])
+    local, cluster = result["rows"]
+    assert local["master"] == "local[2]" and cluster["master"].startswith("local-cluster[2,1,")
+    assert local["photos"] == cluster["photos"] == 15 and result["cluster_vs_local"] > 0
+    assert "driver" not in cluster["tasks_photos_per_executor"]
