@@ -13,7 +13,10 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 NODE_BIN := $(CURDIR)/node_modules/.bin
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: demo test quality prerequisites clean
+.PHONY: help demo test quality prerequisites clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 22
 
 demo: $(VENV)/.job prerequisites ## create the environment and run the job on the bundled photos
 	$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
@@ -23,10 +26,10 @@ test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.ins
 	$(BIN)/ruff format --check .
 	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-quality: $(VENV)/.dev prerequisites ## train/validation split of the shared photos: k and held-out accuracy
+quality: $(VENV)/.dev prerequisites ## held-out accuracy on the shared photos (block and interleaved splits; runs kept in output/quality/)
 	$(BIN)/python bench/quality.py --weights "$(WEIGHTS)"
 
-prerequisites:
+prerequisites: ## check Python 3.10+ and Java 17
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
 		{ echo "error: Python 3.10+ is required (3.11 recommended; TensorFlow 2.21 needs it): set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || \
@@ -50,5 +53,5 @@ node_modules/.installed: package.json package-lock.json
 		{ echo "error: Node.js 22 or newer is required by the CDK (jsii): npm ci did not install the pinned node package" >&2; exit 1; }
 	touch $@
 
-clean:
+clean: ## remove the environment, the Node tools and caches (not output/)
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache

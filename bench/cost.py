@@ -1,24 +1,28 @@
-"""Compute cost of one EMR Serverless run, from the measured throughput.
+"""Cost of one EMR Serverless run: compute (vCPU- and GB-hours) and S3 requests.
 
-Usage: python bench/cost.py --photos-per-vcpu-second 60 [--prices prices.json]
+Usage: python bench/cost.py --photos-per-vcpu-second 69 [--prices prices.json] [--s3-get-wait-ms 0]
 
-EMR Serverless bills vCPU-hours, GB-hours (and disk beyond 20 GB a worker) per second
-with a one-minute minimum per worker, from worker start to worker release. The
-region-independent part, the resources one run uses, follows from:
-- the photos per second one vCPU achieves (measured here by bench/benchmark.py: the
-  warm feature stage divided by this machine's cores);
-- the workers: the CDK app's defaults (executors of 4 vCPU and 16 GB, the driver
-  alike, at most 6 executors) and a start-up per worker (image or archive download,
-  Spark and TensorFlow start) that is billed but featurizes nothing;
-- the job's fixed stages (PCA, CSV, report) on the driver, from the local runs.
-The prices turn that into money (`--prices FILE` replaces them: JSON
-{"name": {"vcpu_hour": x, "gb_hour": y}, ...}). AWS's pricing page fills its tables in
-by script and could not be read from this offline machine; the defaults come from
-PerfKitBenchmarker's EMR Serverless price list, generated from AWS's price list (x86,
-commit 804d012 of 2023-02-03, unchanged in its 2026 snapshot). No source found gives
-the ARM rates for eu-west-3; every published ARM/x86 pair we found (us-east-1, and
-aws-samples' calculator for eu-west-1) is exactly 0.80, so ARM = 0.80 x x86 here,
-labelled as derived. Check https://aws.amazon.com/emr/pricing/ before quoting a figure.
+EMR Serverless bills vCPU-hours, GB-hours (and disk beyond 20 GB a worker) per second with a
+one-minute minimum per worker, from worker start to worker release. The resources of one run
+follow from:
+- the photos per second one vCPU achieves (measured by bench/benchmark.py: the warm feature
+  stage divided by this machine's cores);
+- the workers: the CDK app's defaults (infra/config.py AppConfig: driver and executor sizes,
+  at most `max_executors` executors);
+- each worker's start-up, billed but featurizing nothing: downloading the Python environment
+  archive at one S3 stream's throughput, unpacking it (both measured by
+  bench/environment_size.py), and starting Spark and the Python workers (assumed);
+- the job's fixed stages (listing, PCA, CSV, report) on the driver, from the local runs.
+S3 requests are billed per request: one GET per photo, LISTs of 1,000 keys, and PUTs (each
+file the job writes, as multipart uploads) besides the reads of its own outputs; see
+`s3_requests`. The wall time each GET adds on a worker (its latency) is not modelled here:
+`--s3-get-wait-ms` leaves room for it once measured.
+
+The prices turn that into money (`--prices FILE` replaces them: JSON {"name": {"vcpu_hour": x,
+"gb_hour": y, "put_per_1000": z, "get_per_1000": w}, ...}). AWS's pricing pages fill their tables
+by script and could not be read from this offline machine; the defaults' sources are named beside
+each figure below. Check https://aws.amazon.com/emr/pricing/ and https://aws.amazon.com/s3/pricing/
+before quoting a figure.
 """
 
 from __future__ import annotations
@@ -32,13 +36,46 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.table import report  # noqa: E402
+from infra.config import AppConfig  # noqa: E402
+from pipeline.read import default_partitions  # noqa: E402
 
-WORKER_VCPU = 4
-WORKER_GB = 16
-MAX_EXECUTORS = 6
-STARTUP_S = 90.0  # assumed: a worker fetching the Python environment and starting Spark + TensorFlow
-FIXED_S = 60.0  # assumed: driver-only stages (listing, model conversion, PCA, CSV, report) on large runs
+DEFAULTS = AppConfig()
+DRIVER_VCPU = DEFAULTS.driver_cores
+DRIVER_GB = DEFAULTS.driver_memory_gb + DEFAULTS.driver_memory_overhead_gb
+EXECUTOR_VCPU = DEFAULTS.executor_cores
+EXECUTOR_GB = DEFAULTS.executor_memory_gb + DEFAULTS.executor_memory_overhead_gb
+MAX_EXECUTORS = DEFAULTS.max_executors
+
+ENVIRONMENT_ARCHIVE_MB = 187.8
+"""Compressed Python environment archive, measured by bench/environment_size.py (README)."""
+ENVIRONMENT_UNPACK_S = 5.1
+"""Its unpacking (tar -xzf) on one core of the development machine, same script."""
+S3_STREAM_MB_PER_S = 85.0
+"""One GET stream's throughput: AWS's "Performance guidelines for Amazon S3" size one connection
+at 85-90 MB/s; Spark fetches `spark.archives` with one stream per worker."""
+SPARK_START_S = 30.0
+"""Assumed: the worker's JVM, its registration with the driver, Python workers importing the job
+(LiteRT itself imports in 0.2 s, measured). To be measured on EMR."""
+STARTUP_S = ENVIRONMENT_ARCHIVE_MB / S3_STREAM_MB_PER_S + ENVIRONMENT_UNPACK_S + SPARK_START_S
+FIXED_S = 60.0  # assumed: driver-only stages (listing, PCA, CSV, report) on large runs
 MINIMUM_S = 60.0
+
+GETS_PER_PHOTO = 1
+"""Spark's binaryFile reads each photo with one GET (its size comes from the listing)."""
+KEYS_PER_LIST = 1000
+"""ListObjectsV2 returns at most 1,000 keys a request."""
+PUTS_PER_FILE = 3
+"""Each file written through EMRFS's S3-optimized committer is a multipart upload: create, one
+part, complete (PUT-class requests; the committer's HEADs and LISTs are counted in OTHER_REQUESTS)."""
+OUTPUT_READS = 6
+"""Passes over the run's own Parquet files (features: label counts, PCA moments, projection,
+skipped-file check; PCA output: CSV, classifier sample), each a footer and a data GET per file."""
+FIXED_FILES = 20
+"""Files written whatever the photo count: pca_model/ (about 10), feature_model/ (2), classifier,
+report.json and .html, CSV, _SUCCESS markers."""
+OTHER_REQUESTS = 200
+"""Per run, PUT-priced: the committers' and the driver's HEAD/LIST calls on the run folder,
+artifacts fetched by each worker; a generous round figure (a few cents per 10,000 runs)."""
 
 ARM_DISCOUNT = 0.80
 """ARM price / x86 price in every published pair found (us-east-1 0.042094/0.052624)."""
@@ -47,50 +84,94 @@ X86_PRICES = {  # PerfKitBenchmarker aws_dpb_emr_serverless_prices.py (from AWS'
     "eu-west-3": {"vcpu_hour": 0.06318, "gb_hour": 0.00689},
     "eu-west-1": {"vcpu_hour": 0.052624, "gb_hour": 0.0057785},
 }
+S3_REQUEST_PRICES = {
+    # eu-west-3: AWS's own bill lines EUW3-Requests-Tier1 "$0.0053 per 1,000 PUT, COPY, POST, or LIST
+    # requests" and EUW3-Requests-Tier2 "$0.0042 per 10,000 GET and all other requests" (quoted in a
+    # July 2019 blog post, "Serverless Blog - Retour sur les coûts", delsoir.com), the same figures
+    # in a public S3 price table dated 2026-02.
+    "eu-west-3": {"put_per_1000": 0.0053, "get_per_1000": 0.00042},
+    # eu-west-1: S3 Standard's base rates ($0.005 / $0.0004 per 1,000), those of Ireland in the
+    # same 2026-02 table.
+    "eu-west-1": {"put_per_1000": 0.005, "get_per_1000": 0.0004},
+}
 
 
 def default_prices() -> dict[str, dict[str, float]]:
     prices = {}
     for region, x86 in X86_PRICES.items():
-        prices[f"{region} x86_64"] = x86
-        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = {
-            unit: round(rate * ARM_DISCOUNT, 7) for unit, rate in x86.items()
-        }
+        requests = S3_REQUEST_PRICES[region]
+        prices[f"{region} x86_64"] = {**x86, **requests}
+        arm = {unit: round(rate * ARM_DISCOUNT, 7) for unit, rate in x86.items()}
+        prices[f"{region} arm64 (derived: x86 x {ARM_DISCOUNT})"] = {**arm, **requests}
     return prices
 
 
-def run_resources(photos: int, photos_per_vcpu_second: float, executors: int = MAX_EXECUTORS) -> dict[str, float]:
-    """vCPU-hours and GB-hours of one run: driver for the whole run, executors for the featurize stage."""
-    featurize_s = photos / (photos_per_vcpu_second * WORKER_VCPU * executors)
+def run_resources(
+    photos: int, photos_per_vcpu_second: float, executors: int = MAX_EXECUTORS, s3_get_wait_s: float = 0.0
+) -> dict[str, float]:
+    """vCPU-hours and GB-hours of one run: driver for the whole run, executors for the featurize stage.
+
+    `s3_get_wait_s`: wall time each photo's GET keeps a core waiting beyond what the measured
+    photos/s include (local files here); 0 until the object-store issue measures it.
+    """
+    cores = EXECUTOR_VCPU * executors
+    featurize_s = photos / (photos_per_vcpu_second * cores) + photos * s3_get_wait_s / cores
     executor_s = max(MINIMUM_S, STARTUP_S + featurize_s)
     driver_s = max(MINIMUM_S, STARTUP_S + featurize_s + FIXED_S)
-    worker_seconds = driver_s + executors * executor_s
     return {
         "wall_minutes": round(driver_s / 60, 1),
-        "vcpu_hours": round(worker_seconds * WORKER_VCPU / 3600, 3),
-        "gb_hours": round(worker_seconds * WORKER_GB / 3600, 3),
+        "vcpu_hours": round((driver_s * DRIVER_VCPU + executors * executor_s * EXECUTOR_VCPU) / 3600, 3),
+        "gb_hours": round((driver_s * DRIVER_GB + executors * executor_s * EXECUTOR_GB) / 3600, 3),
     }
+
+
+def s3_requests(photos: int, executors: int = MAX_EXECUTORS) -> dict[str, int]:
+    """S3 requests of one run over one input set, by price class (GET-priced, PUT/LIST-priced)."""
+    partitions = default_partitions(photos, EXECUTOR_VCPU * executors)
+    parquet_files = 2 * partitions  # features_train.parquet and pca_train.parquet, one file a task
+    gets = photos * GETS_PER_PHOTO + OUTPUT_READS * 2 * partitions
+    lists = math.ceil(photos / KEYS_PER_LIST)
+    puts = PUTS_PER_FILE * (parquet_files + FIXED_FILES) + OTHER_REQUESTS
+    return {"get": gets, "put_list": lists + puts}
 
 
 def executors_for(photos: int, photos_per_vcpu_second: float) -> int:
     """Enough executors that featurizing takes about as long as starting one; at most the cap."""
-    return max(1, min(MAX_EXECUTORS, math.ceil(photos / (photos_per_vcpu_second * WORKER_VCPU * STARTUP_S))))
+    return max(1, min(MAX_EXECUTORS, math.ceil(photos / (photos_per_vcpu_second * EXECUTOR_VCPU * STARTUP_S))))
+
+
+def run_cost(usage: dict[str, float], requests: dict[str, int], price: dict[str, float]) -> dict[str, float]:
+    compute = usage["vcpu_hours"] * price["vcpu_hour"] + usage["gb_hours"] * price["gb_hour"]
+    s3 = requests["get"] / 1000 * price["get_per_1000"] + requests["put_list"] / 1000 * price["put_per_1000"]
+    return {"compute_usd": round(compute, 3), "s3_requests_usd": round(s3, 3), "usd": round(compute + s3, 2)}
 
 
 def main() -> None:
-    options = argparse.ArgumentParser(description=__doc__)
+    options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--photos-per-vcpu-second", type=float, required=True)
-    options.add_argument("--prices", help="JSON file of regional prices (see the docstring)")
+    options.add_argument("--prices", help="JSON file of regional prices (see above)")
+    options.add_argument("--s3-get-wait-ms", type=float, default=0.0, help="core wait per photo's GET (default 0)")
     args = options.parse_args()
-    prices = json.loads(open(args.prices).read()) if args.prices else default_prices()
+    prices = json.loads(Path(args.prices).read_text()) if args.prices else default_prices()
     rows = []
     for photos in (90_000, 1_000_000):
         executors = executors_for(photos, args.photos_per_vcpu_second)
-        usage = run_resources(photos, args.photos_per_vcpu_second, executors)
+        usage = run_resources(photos, args.photos_per_vcpu_second, executors, args.s3_get_wait_ms / 1000)
+        requests = s3_requests(photos, executors)
         for name, price in prices.items():
-            cost = usage["vcpu_hours"] * price["vcpu_hour"] + usage["gb_hours"] * price["gb_hour"]
-            rows.append({"photos": photos, "executors": executors, **usage, "prices": name, "usd": round(cost, 2)})
-    report(rows, {"benchmark": "cost", "photos_per_vcpu_second": args.photos_per_vcpu_second})
+            rows.append(
+                {"photos": photos, "executors": executors, **usage, **requests, "prices": name}
+                | run_cost(usage, requests, price)
+            )
+    report(
+        rows,
+        {
+            "benchmark": "cost",
+            "photos_per_vcpu_second": args.photos_per_vcpu_second,
+            "startup_s": round(STARTUP_S, 1),
+            "s3_get_wait_ms": args.s3_get_wait_ms,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Size, Stack
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_deploy_time_function
 
-# The Python environment archive (TensorFlow, ~0.5 GB) is downloaded, unzipped and
-# synced by the upload function: it needs room in /tmp and memory for the sync.
+# The Python environment archive is downloaded, unzipped and synced by the upload
+# function: it needs room in /tmp and memory for the sync.
 UPLOAD_MEMORY_MB = 2048
 UPLOAD_TMP_STORAGE = Size.gibibytes(4)
 
 
 class ArtifactUploads(Construct):
-    """Copies CDK assets to fixed keys of the artifacts bucket on every `cdk deploy`.
+    """Copies CDK assets to content-addressed keys of the artifacts bucket on `cdk deploy`.
 
-    All uploads share one handler (same memory and storage) and one log group with
-    a retention, which is deleted with the stack.
+    Each artifact lands under `<prefix><hash>/`: a deploy that changes it writes new keys
+    and leaves the old ones (BucketDeployment retains them), so a run in progress keeps
+    reading what it started with, and the state machine is pointed at the new keys.
+    All uploads share one handler (same memory and storage) and one log group with a
+    retention, which is deleted with the stack.
     """
 
     def __init__(
@@ -36,17 +42,21 @@ class ArtifactUploads(Construct):
         self.deployments: list[s3deploy.BucketDeployment] = []
         self._log_group = expiring_log_group(self, "Logs", log_retention_days)
 
-    def add(self, construct_id: str, source: s3deploy.ISource, prefix: str) -> str:
-        """Upload `source` (a directory asset) under `prefix`; returns its s3:// URI prefix.
+    def add(self, construct_id: str, prefix: str, path: str, *, key_hash: str | None = None, **asset: Any) -> str:
+        """Upload the directory asset at `path` (`asset`: its bundling, exclude... options) under
+        `<prefix><hash>/`; returns that s3:// URI prefix.
 
-        Each upload owns its prefix: pruning removes stale files there and nowhere else.
+        `<hash>` is `key_hash` (a digest of the content, or of the build's inputs, that the caller
+        can state) or else the asset's own hash (of the bundled output with AssetHashType.OUTPUT).
         """
+        staged = s3_assets.Asset(self, f"{construct_id}Asset", path=path, **asset)
+        key_prefix = f"{prefix}{key_hash or staged.asset_hash}/"
         deployment = s3deploy.BucketDeployment(
             self,
             construct_id,
-            sources=[source],
+            sources=[s3deploy.Source.bucket(staged.bucket, staged.s3_object_key)],
             destination_bucket=self.bucket,
-            destination_key_prefix=prefix,
+            destination_key_prefix=key_prefix,
             memory_limit=UPLOAD_MEMORY_MB,
             ephemeral_storage_size=UPLOAD_TMP_STORAGE,
             log_group=self._log_group,
@@ -54,7 +64,7 @@ class ArtifactUploads(Construct):
         if not self.deployments:
             self._acknowledge_handler_findings(deployment)
         self.deployments.append(deployment)
-        return self.bucket.s3_url_for_object(prefix)
+        return self.bucket.s3_url_for_object(key_prefix)
 
     def _acknowledge_handler_findings(self, deployment: s3deploy.BucketDeployment) -> None:
         """The upload handler is CDK's own singleton Lambda function; its policy is CDK's."""
@@ -89,4 +99,7 @@ class ArtifactUploads(Construct):
             "AwsSolutions-L1",
             "The runtime of CDK's BucketDeployment handler is chosen and updated by "
             "aws-cdk-lib itself, not by this app.",
+        )
+        acknowledge_deploy_time_function(
+            handler, role, "CDK's BucketDeployment handler (job, environment and weights uploads)"
         )

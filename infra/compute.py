@@ -8,13 +8,12 @@ from pathlib import Path
 from aws_cdk import Aws, BundlingOptions, DockerImage, DockerVolume, Stack
 from aws_cdk import aws_emrserverless as emrs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
 from infra.config import PYTHON_VERSION, REPO_ROOT, AppConfig
-from infra.nag import acknowledge
-from infra.storage import EMR_LOGS_PREFIX, Storage
+from infra.nag import acknowledge, acknowledge_role_policy
+from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
 from pipeline.versions import EMR_RELEASE
 
 EMR_SERVICE = "emr-serverless.amazonaws.com"
@@ -62,12 +61,23 @@ class Compute(Construct):
                 enabled=True, idle_timeout_minutes=config.idle_timeout_minutes
             ),
         )
-        self.python_env_uri = uploads.add("PythonEnvironment", _python_env_source(config), "env/") + PYTHON_ENV_ARCHIVE
+        fingerprint = python_env_fingerprint(config)
+        self.python_env_uri = (
+            uploads.add(
+                "PythonEnvironment",
+                "env/",
+                str(PYTHON_ENV_DIR),
+                key_hash=fingerprint,
+                asset_hash=fingerprint,
+                bundling=_python_env_bundling(config),
+            )
+            + PYTHON_ENV_ARCHIVE
+        )
         self.job_role = self._job_role(storage)
         self._config = config
 
     def _job_role(self, storage: Storage) -> iam.Role:
-        """Trusted only by this application; reads input and artifacts, writes results and logs."""
+        """Trusted only by this application; reads input and artifacts, writes runs and its logs."""
         role = iam.Role(
             self,
             "JobRole",
@@ -98,55 +108,71 @@ class Compute(Construct):
                     resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
                 )
             )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteResults",
-                actions=[
-                    "s3:GetObject",
-                    "s3:ListBucket",
-                    "s3:PutObject",
-                    "s3:DeleteObject",
-                    "s3:AbortMultipartUpload",
-                ],
-                resources=[
-                    storage.results_bucket.bucket_arn,
-                    storage.results_bucket.arn_for_objects("*"),
-                ],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteJobLogs",
-                actions=["s3:PutObject"],
-                resources=[storage.logs_bucket.arn_for_objects(f"{EMR_LOGS_PREFIX}*")],
-            )
-        )
+        self._write_statements(role, storage)
         stack = Stack.of(self)
-        for bucket, why in (
-            (
-                storage.input_bucket,
-                "the job lists and reads the photos of any input prefix",
-            ),
-            (
-                storage.artifacts_bucket,
-                "the job reads its code, environment and weights",
-            ),
-            (storage.results_bucket, "each run writes its own <output>/<run-id>/ keys"),
+        for bucket, keys, why in (
+            (storage.input_bucket, "*", "the job lists and reads the photos of any input prefix"),
+            (storage.artifacts_bucket, "*", "the job reads its code, environment and weights"),
+            (storage.results_bucket, f"{RUNS_PREFIX}*", f"each run writes its own {RUNS_PREFIX}<run-id>/ keys"),
         ):
             bucket_id = stack.get_logical_id(bucket.node.default_child)
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
+                f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{keys}]",
                 f"Object keys are only known at run time: {why}; limited to this one bucket.",
             )
         logs_id = stack.get_logical_id(storage.logs_bucket.node.default_child)
+        application_id = stack.get_logical_id(self.application)
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{logs_id}.Arn>/{EMR_LOGS_PREFIX}*]",
-            "EMR Serverless writes job logs under per-application/job-run keys; "
-            "PutObject only, limited to the EMR log prefix.",
+            f"AwsSolutions-IAM5[Resource::<{logs_id}.Arn>/{EMR_LOGS_PREFIX}applications/<{application_id}.ApplicationId>/*]",
+            "EMR Serverless names each run's log files by job run id and worker; PutObject only, "
+            "under this application's prefix of the logs bucket.",
         )
+        acknowledge_role_policy(role, "EMR Serverless job role")
         return role
+
+    def _write_statements(self, role: iam.Role, storage: Storage) -> None:
+        """Results under runs/ only, job logs under this application's prefix only, the data key through S3.
+
+        Listing is limited by `s3:prefix` to runs/, which also lets a probe of a missing
+        key there answer 404 rather than 403 (S3 checks ListBucket for the key as prefix),
+        as Hadoop's S3A needs to tell "absent" from "refused".
+        """
+        results = storage.results_bucket
+        statements = [
+            iam.PolicyStatement(
+                sid="ListRuns",
+                actions=["s3:ListBucket"],
+                resources=[results.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="WriteRuns",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[results.arn_for_objects(f"{RUNS_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="WriteJobLogs",
+                actions=["s3:PutObject"],
+                resources=[
+                    storage.logs_bucket.arn_for_objects(
+                        f"{EMR_LOGS_PREFIX}applications/{self.application.attr_application_id}/*"
+                    )
+                ],
+            ),
+        ]
+        if storage.data_key is not None:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="UseDataKeyThroughS3",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[storage.data_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+                )
+            )
+        for statement in statements:
+            role.add_to_policy(statement)
 
     def spark_submit_parameters(self, py_files: str) -> str:
         """spark-submit options: the packed environment as the Python of driver and executors."""
@@ -157,9 +183,9 @@ class Compute(Construct):
             "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.submit.pyFiles": py_files,
-            "spark.driver.cores": str(config.executor_cores),
-            "spark.driver.memory": f"{config.executor_memory_gb}g",
-            "spark.driver.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
+            "spark.driver.cores": str(config.driver_cores),
+            "spark.driver.memory": f"{config.driver_memory_gb}g",
+            "spark.driver.memoryOverhead": f"{config.driver_memory_overhead_gb}g",
             "spark.executor.cores": str(config.executor_cores),
             "spark.executor.memory": f"{config.executor_memory_gb}g",
             "spark.executor.memoryOverhead": f"{config.executor_memory_overhead_gb}g",
@@ -171,36 +197,29 @@ class Compute(Construct):
         return " ".join(f"--conf {key}={value}" for key, value in conf.items())
 
 
-def _python_env_source(config: AppConfig) -> s3deploy.ISource:
-    """The venv-pack archive, built by Docker at deploy time for the application's CPU.
-
-    The asset hash covers everything the archive depends on, including
-    requirements-emr.txt which is mounted rather than part of the asset directory.
-    """
-    build_script = PYTHON_ENV_DIR / "build.sh"
+def python_env_fingerprint(config: AppConfig) -> str:
+    """sha256 of everything the archive is built from: the build script, requirements-emr.txt
+    (mounted rather than part of the asset directory), the Python version and the architecture.
+    The archive's key holds it, so a deploy that changes any of them uploads under a new key."""
     fingerprint = hashlib.sha256()
     for part in (
-        build_script.read_bytes(),
+        (PYTHON_ENV_DIR / "build.sh").read_bytes(),
         EMR_REQUIREMENTS.read_bytes(),
         PYTHON_VERSION.encode(),
         config.architecture.encode(),
     ):
         fingerprint.update(part)
-    return s3deploy.Source.asset(
-        str(PYTHON_ENV_DIR),
-        asset_hash=fingerprint.hexdigest(),
-        bundling=BundlingOptions(
-            image=DockerImage.from_registry(BUILD_IMAGE),
-            platform=DOCKER_PLATFORMS[config.architecture],
-            # dnf needs root inside the build container.
-            user="root",
-            environment={"PYTHON_VERSION": PYTHON_VERSION},
-            volumes=[
-                DockerVolume(
-                    host_path=str(EMR_REQUIREMENTS),
-                    container_path="/requirements-emr.txt",
-                )
-            ],
-            command=["bash", "/asset-input/build.sh"],
-        ),
+    return fingerprint.hexdigest()
+
+
+def _python_env_bundling(config: AppConfig) -> BundlingOptions:
+    """The venv-pack archive, built by Docker at deploy time for the application's CPU."""
+    return BundlingOptions(
+        image=DockerImage.from_registry(BUILD_IMAGE),
+        platform=DOCKER_PLATFORMS[config.architecture],
+        # dnf needs root inside the build container.
+        user="root",
+        environment={"PYTHON_VERSION": PYTHON_VERSION},
+        volumes=[DockerVolume(host_path=str(EMR_REQUIREMENTS), container_path="/requirements-emr.txt")],
+        command=["bash", "/asset-input/build.sh"],
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import cast
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import CfnResource, RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from infra.nag import NIST, acknowledge
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 VALID_RETENTION_DAYS = frozenset(
@@ -43,4 +45,22 @@ def expiring_log_group(scope: Construct, construct_id: str, retention_days: int)
         raise ValueError(f"log retention must be one of {sorted(VALID_RETENTION_DAYS)} days, got {retention_days}")
     log_group = logs.LogGroup(scope, construct_id, removal_policy=RemovalPolicy.DESTROY)
     cast(logs.CfnLogGroup, log_group.node.default_child).retention_in_days = retention_days
+    acknowledge(
+        log_group,
+        f"{NIST}-CloudWatchLogGroupEncrypted",
+        "CloudWatch Logs encrypts these events at rest with keys it manages; they hold run "
+        "states, S3 keys and error messages, never the photos or features (which "
+        "-c encryption=kms puts under a customer key), and expire after their retention.",
+    )
     return log_group
+
+
+def send_function_logs_to(function: CfnResource, log_group: logs.ILogGroup) -> None:
+    """Make a Lambda function declared as a plain CfnResource log into `log_group`.
+
+    CDK's own custom resource providers (e.g. the S3 auto-delete handler) take no log
+    options: left alone, Lambda creates `/aws/lambda/<name>` on the first call, with no
+    retention, and `cdk destroy` never deletes it. The Ref makes the function depend on
+    the group, so the group exists before the first call and is deleted after the function.
+    """
+    function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)

@@ -13,9 +13,9 @@ from constructs import Construct
 from infra.compute import EMR_SERVICE, Compute
 from infra.config import AppConfig
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_role_policy
 from infra.packaging import Packaging
-from infra.storage import EMR_LOGS_PREFIX, Storage
+from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
 
 DEFINITION_FILE = Path(__file__).with_name("state_machine.asl.json")
 # EventBridge rules that Step Functions manages for the .sync EMR Serverless integrations.
@@ -24,7 +24,7 @@ MANAGED_RULES = (
     "StepFunctionsGetEventsForEMRServerlessJobRule",
 )
 DEFAULT_INPUT_PREFIX = "train/"
-DEFAULT_OUTPUT_PREFIX = "runs/"
+DEFAULT_OUTPUT_PREFIX = RUNS_PREFIX
 # Time for EMR to queue and start workers before the job's own timeout counts.
 JOB_START_ALLOWANCE_SECONDS = 15 * 60
 
@@ -78,7 +78,7 @@ class Orchestration(Construct):
                 "LogUri": storage.logs_bucket.s3_url_for_object(EMR_LOGS_PREFIX),
                 "DefaultInput": storage.input_bucket.s3_url_for_object(DEFAULT_INPUT_PREFIX),
                 "DefaultOutput": storage.results_bucket.s3_url_for_object(DEFAULT_OUTPUT_PREFIX),
-                "WeightsUri": packaging.weights_uri,
+                "WeightsUri": packaging.model_uri,
                 "DefaultImageSize": str(config.image_size),
                 "DefaultVariance": str(config.variance),
             },
@@ -92,6 +92,7 @@ class Orchestration(Construct):
         for statement in _permissions(application.attr_arn, compute.job_role.role_arn):
             self.state_machine.add_to_role_policy(statement)
         self._acknowledge_service_wildcards(Stack.of(self).get_logical_id(application))
+        acknowledge_role_policy(self.state_machine.role, "state machine role")
 
     def _acknowledge_service_wildcards(self, application_id: str) -> None:
         policy = self.state_machine.role.node.find_child("DefaultPolicy")

@@ -58,7 +58,7 @@ class PipelineStack(Stack):
             (
                 "ArtifactsBucketName",
                 self.storage.artifacts_bucket.bucket_name,
-                "Job, env, weights",
+                "Job, environment and model, under content-addressed keys",
             ),
             (
                 "LogsBucketName",
@@ -99,3 +99,10 @@ class PipelineStack(Stack):
             ),
         ):
             CfnOutput(self, name, value=value, description=description)
+        if self.storage.data_key is not None:
+            CfnOutput(
+                self,
+                "DataKeyArn",
+                value=self.storage.data_key.key_arn,
+                description="KMS key of input and results: uploaders need kms:GenerateDataKey on it",
+            )

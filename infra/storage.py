@@ -2,58 +2,93 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from typing import cast
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import AppConfig
+from infra.log_groups import expiring_log_group, send_function_logs_to
+from infra.nag import NIST, acknowledge
 
 ACCESS_LOGS_PREFIX = "access-logs/"
 EMR_LOGS_PREFIX = "emr-serverless/"
+# Every run writes `runs/<run-id>/` of the results bucket, and nothing else.
+RUNS_PREFIX = "runs/"
 # Parts of uploads that never completed are invisible but billed: drop them.
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
+# CDK's singleton provider behind `auto_delete_objects` (a plain CfnResource Lambda).
+AUTO_DELETE_PROVIDER = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
 
 
 class Storage(Construct):
     """Input photos, results, job artifacts and logs.
 
-    All buckets: public access blocked, TLS-only policy, SSE-S3 encryption, abort of
-    incomplete multipart uploads; all but the logs bucket send server access logs to
-    it (logging it into itself would loop).
-    Input and results are versioned and retained on `cdk destroy` unless
-    `destroy_data` is set; artifacts and logs are always deleted with the stack.
-    SSE-S3 rather than KMS: the logs bucket must be SSE-S3 to receive server access
-    logs, and a customer key would cost money every month while the stack is idle.
+    All buckets: public access blocked, TLS-only policy, abort of incomplete multipart
+    uploads; all but the logs bucket send server access logs to it (logging it into
+    itself would loop). Input and results are versioned and kept on `cdk destroy`
+    unless `destroy_data` is set, and so is the logs bucket, which holds their access
+    logs: the audit trail stays as long as the data it audits (each kept bucket keeps
+    its policy too, so TLS-only and log delivery go on). The logs bucket is versioned,
+    so a job that overwrites another run's logs leaves the original as a version.
+    Artifacts are always deleted with the stack (every deploy rebuilds them).
+    Encryption: SSE-S3, or with `encryption=kms` a customer-managed key with rotation
+    and S3 bucket keys for input and results (`data_key`); the logs bucket must stay
+    SSE-S3 to receive server access logs.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig) -> None:
         super().__init__(scope, construct_id)
+        data_removal = RemovalPolicy.DESTROY if config.destroy_data else RemovalPolicy.RETAIN
+        self.data_key = self._data_key(data_removal) if config.encryption == "kms" else None
+        log_days = Duration.days(config.log_retention_days)
         self.logs_bucket = s3.Bucket(
             self,
             "LogsBucket",
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-logs",
-                    expiration=Duration.days(config.log_retention_days),
+                    expiration=log_days,
+                    # EMR Serverless rewrites a run's log files every 15 s while it runs:
+                    # each rewrite leaves a version, kept as long as the logs themselves.
+                    noncurrent_version_expiration=log_days,
                     abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER,
                 )
             ],
-            **_disposable(),
-            **_secure_defaults(),
+            **_removal(data_removal),
+            **_secure_defaults(None),
         )
-        data_removal = _disposable() if config.destroy_data else {"removal_policy": RemovalPolicy.RETAIN}
         noncurrent = Duration.days(config.noncurrent_version_days)
-        self.input_bucket = self._bucket("InputBucket", "input", data_removal, noncurrent)
-        self.results_bucket = self._bucket("ResultsBucket", "results", data_removal, noncurrent)
-        self.artifacts_bucket = self._bucket("ArtifactsBucket", "artifacts", _disposable(), None)
+        self.input_bucket = self._bucket("InputBucket", "input", data_removal, noncurrent, self.data_key)
+        self.results_bucket = self._bucket("ResultsBucket", "results", data_removal, noncurrent, self.data_key)
+        self.artifacts_bucket = self._bucket("ArtifactsBucket", "artifacts", RemovalPolicy.DESTROY, None, None)
+        if data_removal == RemovalPolicy.RETAIN:
+            for bucket in (self.logs_bucket, self.input_bucket, self.results_bucket):
+                bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
+        self._log_auto_delete_handler(config.state_machine_log_retention_days)
+        self._acknowledge_findings()
+
+    def _data_key(self, removal: RemovalPolicy) -> kms.Key:
+        """The key of input and results; kept whenever they are, or they could never be read again."""
+        return kms.Key(
+            self,
+            "DataKey",
+            description="Default encryption of the input photos and the run results",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
 
     def _bucket(
         self,
         construct_id: str,
         log_name: str,
-        removal: dict,
+        removal: RemovalPolicy,
         noncurrent: Duration | None,
+        key: kms.IKey | None,
     ) -> s3.Bucket:
         """A bucket logging to the logs bucket, versioned when its data must survive mistakes.
 
@@ -73,19 +108,76 @@ class Storage(Construct):
                     noncurrent_version_expiration=noncurrent,
                 )
             ],
-            **removal,
-            **_secure_defaults(),
+            **_removal(removal),
+            **_secure_defaults(key),
         )
 
+    def _log_auto_delete_handler(self, retention_days: int) -> None:
+        """Give CDK's auto-delete handler a log group with a retention, deleted with the stack."""
+        provider = Stack.of(self).node.try_find_child(AUTO_DELETE_PROVIDER)
+        if provider is None:  # no bucket of this stack empties itself on destroy
+            return
+        handler = cast(CfnResource, provider.node.find_child("Handler"))
+        send_function_logs_to(handler, expiring_log_group(self, "AutoDeleteLogs", retention_days))
 
-def _secure_defaults() -> dict:
+    def _acknowledge_findings(self) -> None:
+        """NIST findings of the buckets, each with why this bucket is right as it is."""
+        replication = {
+            self.input_bucket: "the photos are personal data kept in this EU region on purpose",
+            self.results_bucket: "the features and file names derive from the photos, kept in this EU region",
+            self.logs_bucket: "the access and job logs expire after log_retention_days",
+            self.artifacts_bucket: "cdk deploy rebuilds job, environment and model from the repository",
+        }
+        for bucket, why in replication.items():
+            acknowledge(
+                bucket,
+                f"{NIST}-S3BucketReplicationEnabled",
+                f"No replica: {why}; a copy in another bucket or region would double storage "
+                "and outlive this stack's expiry and destroy (versioning guards against mistakes).",
+            )
+        acknowledge(
+            self.artifacts_bucket,
+            f"{NIST}-S3BucketVersioningEnabled",
+            "cdk deploy uploads job, environment and model under keys holding their hash "
+            "(job/<digest>/, env/<fingerprint>/, model/<hash>/) and never rewrites a key: versions add nothing.",
+        )
+        acknowledge(
+            self.logs_bucket,
+            f"{NIST}-S3DefaultEncryptionKMS",
+            "S3 server access logs can only be delivered to a bucket whose default encryption is "
+            "SSE-S3 (AES256); the logs bucket is encrypted, with keys S3 manages.",
+        )
+        acknowledge(
+            self.artifacts_bucket,
+            f"{NIST}-S3DefaultEncryptionKMS",
+            "SSE-S3 is enough for the job code, the Python environment and the model: "
+            "nothing personal, all rebuilt from the repository by every deploy.",
+        )
+        if self.data_key is None:
+            for bucket in (self.input_bucket, self.results_bucket):
+                acknowledge(
+                    bucket,
+                    f"{NIST}-S3DefaultEncryptionKMS",
+                    "SSE-S3 by default; -c encryption=kms puts input and results under a "
+                    "customer-managed key, which bills every month even while the stack is idle.",
+                )
+
+
+def _secure_defaults(key: kms.IKey | None) -> dict:
+    encryption = (
+        {"encryption": s3.BucketEncryption.S3_MANAGED}
+        if key is None
+        else {"encryption": s3.BucketEncryption.KMS, "encryption_key": key, "bucket_key_enabled": True}
+    )
     return {
         "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
         "enforce_ssl": True,
-        "encryption": s3.BucketEncryption.S3_MANAGED,
+        **encryption,
     }
 
 
-def _disposable() -> dict:
-    """Deleted with the stack, objects included, so that nothing keeps costing."""
-    return {"removal_policy": RemovalPolicy.DESTROY, "auto_delete_objects": True}
+def _removal(policy: RemovalPolicy) -> dict:
+    """Kept, or deleted with the stack, objects included, so that nothing keeps costing."""
+    if policy == RemovalPolicy.RETAIN:
+        return {"removal_policy": policy}
+    return {"removal_policy": policy, "auto_delete_objects": True}

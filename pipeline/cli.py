@@ -42,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--weights",
         default=IMAGENET,
-        help="'imagenet' (Keras downloads it) or a Keras .weights.h5 file (local or s3://) with a JSON sidecar",
+        help="'imagenet' (Keras downloads it), a Keras .weights.h5 file or a converted .tflite model "
+        "(local or s3://, with its JSON sidecar)",
     )
     run.add_argument(
         "--preprocessing",

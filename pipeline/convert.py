@@ -1,4 +1,4 @@
-"""`python -m pipeline.convert WEIGHTS IMAGE_SIZE ENGINE OUTPUT`: the driver's model conversion.
+"""`python -m pipeline.convert WEIGHTS ENGINE OUTPUT`: the driver's model conversion (any input size).
 
 Run as a child process by pipeline.model.convert_in_child, so that TensorFlow and Keras
 live and die here, not in the Spark driver.
@@ -14,10 +14,10 @@ from pipeline.model import CONVERT_USER_ERROR, WeightsError, build_keras_model, 
 
 
 def main(argv: list[str]) -> int:
-    weights, image_size, engine, output = argv
+    weights, engine, output = argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        blob = convert(build_keras_model(int(image_size), weights), engine)
+        blob = convert(build_keras_model(None, weights), engine)
     except WeightsError as error:
         print(error, file=sys.stderr)
         return CONVERT_USER_ERROR

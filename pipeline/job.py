@@ -25,16 +25,21 @@ from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
     IMAGENET,
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
     PREPROCESSING_MODES,
     ModelPayload,
     WeightsError,
     default_cache_dir,
     installed_version,
+    is_tflite_file,
     load_payload,
     preprocessing_from_sidecar,
     sidecar_path,
+    tflite_payload,
 )
 from pipeline.progress import Console
+from pipeline.provenance import running_code, running_environment
 from pipeline.read import InputError, PhotoSet, open_photo_set, set_name, splits_at_least
 from pipeline.reduce import csv_columns, fit_pca, project
 from pipeline.report import render_html, to_json
@@ -68,8 +73,12 @@ class RunConfig:
 
 def validate(config: RunConfig) -> None:
     """Reject impossible parameters before Spark starts."""
-    if not 32 <= config.image_size <= 1024:
-        raise ValueError(f"--image-size must be between 32 and 1024 pixels, got {config.image_size}")
+    if not MIN_IMAGE_SIZE <= config.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"--image-size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, got {config.image_size}"
+        )
+    if is_tflite_file(config.weights) and config.engine != "tflite":
+        raise ValueError(f"--engine {config.engine} needs Keras weights, not the TF Lite model {config.weights}")
     if not 0 < config.variance <= 1:
         raise ValueError(f"--variance must be in (0, 1], got {config.variance}")
     if config.components is not None and not 1 <= config.components <= FEATURE_DIM:
@@ -98,7 +107,10 @@ def check_local_output(output: str) -> None:
 
 def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
     """Read the weights once, on the driver (Keras's ImageNet download, a local file or s3://)
-    and turn them into the payload the workers get; a cached conversion skips TensorFlow."""
+    and turn them into the payload the workers get; a cached conversion skips TensorFlow,
+    and a `.tflite` file (the deployed model) is used as it is, without TensorFlow."""
+    if is_tflite_file(config.weights):
+        return _read_tflite_file(spark, config)
     load = functools.partial(
         load_payload, image_size=config.image_size, engine=config.engine, cache=default_cache_dir()
     )
@@ -121,6 +133,15 @@ def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
         local = os.path.join(folder, os.path.basename(uri))
         storage.copy_to_local(spark, uri, local)
         return load(local, preprocessing=preprocessing)
+
+
+def _read_tflite_file(spark: SparkSession, config: RunConfig) -> ModelPayload:
+    uri = storage.to_uri(config.weights)
+    if not storage.exists(spark, uri):
+        raise WeightsError(f"model file not found: {config.weights}")
+    sidecar = storage.read_text_if_exists(spark, storage.to_uri(sidecar_path(config.weights)))
+    preprocessing = config.preprocessing or preprocessing_from_sidecar(sidecar, config.weights)
+    return tflite_payload(storage.read_bytes(spark, uri), config.image_size, preprocessing, sidecar, config.weights)
 
 
 def _featurize_set(
@@ -281,6 +302,15 @@ def _model_report(model: ModelPayload, weights: str, builds: int) -> dict[str, A
     }
 
 
+def _artifacts(spark: SparkSession, model_uri: str, model: ModelPayload) -> dict[str, Any]:
+    """What this run used, measured now: its code's digest, its environment, its model's bytes."""
+    return {
+        "code": running_code(),
+        "environment": running_environment(spark.sparkContext.getConf().get("spark.archives", None)),
+        "model": {"uri": model_uri, "sha256": model.sha256},
+    }
+
+
 def _finish(spark: SparkSession, run_dir: str, report: dict[str, Any], plot_set: str, console: Console) -> dict:
     """Write report.html, report.json and, last, _SUCCESS."""
     report["timings_s"] = console.timings
@@ -354,6 +384,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": asdict(config),
         "versions": versions(),
+        "artifacts": _artifacts(spark, config.weights, model),
         "model": model_info,
         "sets": counts,
         "skipped": skipped,
@@ -446,6 +477,7 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": asdict(config),
         "versions": versions(),
+        "artifacts": _artifacts(spark, storage.join(source.uri, source.report["model"]["file"]), source.model),
         "model": dict(source.report["model"], builds_on_workers=builds),
         "sets": counts,
         "skipped": skipped,

@@ -1,9 +1,12 @@
 """The MobileNetV2 feature extractor: weights, preprocessing and the two inference engines.
 
-The driver builds the Keras model once from the weights and turns it into a
-`ModelPayload` (a TF Lite flatbuffer, or the Keras weight arrays) that Spark
-broadcasts; each Python worker rebuilds an `Embedder` from it once and reuses it.
-Executors therefore never read weights files, use the network or Keras's cache.
+The driver turns the weights into a `ModelPayload` (a TF Lite flatbuffer, or the Keras
+weight arrays) that Spark broadcasts; each Python worker rebuilds an `Embedder` from it
+once and reuses it. Executors therefore never read weights files, use the network or
+Keras's cache. The TF Lite model takes any square input size (resized per run), so one
+conversion serves every `--image-size`: locally it is made from Keras weights (and cached),
+on EMR Serverless it was made at deploy time and is read as a `.tflite` file with its
+JSON sidecar, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ import numpy as np
 
 FEATURE_DIM = 1280
 IMAGENET = "imagenet"
+TFLITE_SUFFIX = ".tflite"
+MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 1024
+"""`--image-size` range (pixels per side): MobileNetV2 needs at least 32, and 1024 already costs
+(1024/224)^2 = 21x the default's work per photo. The deployed model accepts any size in it."""
 ENGINES = ("tflite", "keras")
 PREPROCESSING_MODES = ("tf", "torch")
 
@@ -56,8 +64,8 @@ def preprocess(images: np.ndarray, mode: str) -> np.ndarray:
 
 
 def sidecar_path(weights: str) -> str:
-    """`X.weights.h5` (or `X.h5`, `X.keras`) is described by `X.json` beside it."""
-    for suffix in (".weights.h5", ".h5", ".keras"):
+    """`X.weights.h5` (or `X.h5`, `X.keras`, `X.tflite`) is described by `X.json` beside it."""
+    for suffix in (".weights.h5", ".h5", ".keras", TFLITE_SUFFIX):
         if weights.endswith(suffix):
             return weights[: -len(suffix)] + ".json"
     return weights + ".json"
@@ -80,11 +88,13 @@ def preprocessing_from_sidecar(sidecar_text: str | None, weights: str) -> str:
     return mode
 
 
-def build_keras_model(image_size: int, weights: str | None):
+def build_keras_model(image_size: int | None, weights: str | None):
     """MobileNetV2 without its top, average-pooled to 1,280 features.
 
-    `weights` is "imagenet" (Keras downloads and caches it: driver only), a local
-    weights file, or None (random, then set from broadcast arrays on workers).
+    `image_size` None gives a model of any input size (what is converted to TF Lite; its
+    weights do not depend on the size). `weights` is "imagenet" (Keras downloads and
+    caches it: driver only; Keras's 224 px file when the size is None), a local weights
+    file, or None (random, then set from broadcast arrays on workers).
     """
     import keras
 
@@ -109,10 +119,13 @@ class ModelPayload:
     blob: bytes  # TF Lite flatbuffer, or the Keras weight arrays as .npz
 
     @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.blob).hexdigest()
+
+    @property
     def fingerprint(self) -> str:
         """Identifies the model on workers (a Broadcast's id is not usable there)."""
-        digest = hashlib.sha256(self.blob).hexdigest()[:16]
-        return f"{self.engine}-{self.image_size}-{self.preprocessing}-{digest}"
+        return f"{self.engine}-{self.image_size}-{self.preprocessing}-{self.sha256[:16]}"
 
 
 def convert(keras_model, engine: str) -> bytes:
@@ -129,13 +142,13 @@ def convert(keras_model, engine: str) -> bytes:
     return buffer.getvalue()
 
 
-def convert_in_child(weights: str, image_size: int, engine: str) -> bytes:
-    """`convert` run by `python -m pipeline.convert`, so that the driver never loads TensorFlow:
-    its ~1 GB is returned before the Spark workers start, and a cached model never needs it."""
+def convert_in_child(weights: str, engine: str) -> bytes:
+    """`convert` of the any-size model, run by `python -m pipeline.convert`, so that the driver never
+    loads TensorFlow: its ~1 GB is returned before the Spark workers start, and a cached model never needs it."""
     with tempfile.TemporaryDirectory(prefix="fruit-features-") as folder:
         output = Path(folder) / "model.bin"
         child = subprocess.run(
-            [sys.executable, "-m", "pipeline.convert", weights, str(image_size), engine, str(output)],
+            [sys.executable, "-m", "pipeline.convert", weights, engine, str(output)],
             env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),  # also a zip under Spark
             capture_output=True,
             text=True,
@@ -154,15 +167,16 @@ CONVERT_USER_ERROR = 2
 def load_payload(
     weights: str, image_size: int, engine: str, preprocessing: str, cache: Path | None = None
 ) -> ModelPayload:
-    """The payload for `weights` ("imagenet" or a local file), from `cache` when it was made before.
+    """The payload for `weights` ("imagenet" or a local Keras file), from `cache` when it was made before.
 
-    The cache is keyed by the weights file's content (or Keras's version for "imagenet"),
-    the image size, the engine and the installed TensorFlow; a hit starts a run 10-20 s sooner.
+    The cache is keyed by the weights file's content (or Keras's version for "imagenet"), the
+    engine and the installed TensorFlow, not the image size (the model takes any); a hit starts
+    a run 10-20 s sooner.
     """
-    cached = cache / _cache_name(weights, image_size, engine) if cache is not None else None
+    cached = cache / _cache_name(weights, engine) if cache is not None else None
     if cached is not None and cached.is_file():
         return ModelPayload(engine, image_size, preprocessing, cached.read_bytes())
-    blob = convert_in_child(weights, image_size, engine)
+    blob = convert_in_child(weights, engine)
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +198,7 @@ def default_cache_dir() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fruit-features"
 
 
-def _cache_name(weights: str, image_size: int, engine: str) -> str:
+def _cache_name(weights: str, engine: str) -> str:
     if weights == IMAGENET:
         source = f"imagenet-keras{installed_version('keras')}"
     else:
@@ -193,7 +207,59 @@ def _cache_name(weights: str, image_size: int, engine: str) -> str:
         except OSError as error:
             raise WeightsError(f"cannot load weights {weights}: {error}") from None
     converter = installed_version("tensorflow-cpu") or installed_version("tensorflow")
-    return f"{engine}-{image_size}-tf{converter}-{source}.bin"
+    return f"{engine}-anysize-tf{converter}-{source}.bin"
+
+
+def is_tflite_file(weights: str) -> bool:
+    return weights.endswith(TFLITE_SUFFIX)
+
+
+def tflite_sidecar(payload: ModelPayload, source: str) -> str:
+    """The JSON beside a `.tflite` model file: how to feed it, which blob it describes, what made it."""
+    converter = installed_version("tensorflow-cpu") or installed_version("tensorflow")
+    return json.dumps(
+        {
+            "preprocessing": payload.preprocessing,
+            "input": f"any square size, {MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE} px (resized per run)",
+            "sha256": payload.sha256,
+            "converted_from": source,
+            "converter": f"tensorflow {converter}",
+        },
+        indent=2,
+    )
+
+
+def write_tflite_model(payload: ModelPayload, target: Path, source: str) -> None:
+    """`target` (X.tflite) and its sidecar X.json: what `cdk deploy` uploads and `--weights X.tflite` reads."""
+    target.write_bytes(payload.blob)
+    Path(sidecar_path(str(target))).write_text(tflite_sidecar(payload, source) + "\n")
+
+
+def tflite_payload(
+    blob: bytes, image_size: int, preprocessing: str, sidecar_text: str | None, name: str
+) -> ModelPayload:
+    """A TF Lite model read from a file: checked against its sidecar's digest and the requested size.
+
+    Catches, on the driver and in one line, a model whose upload is partial or mixed with another
+    deploy's sidecar, and a fixed-size model (an older run's `embedder.tflite`) asked for another size.
+    """
+    payload = ModelPayload("tflite", image_size, preprocessing, blob)
+    expected = json.loads(sidecar_text).get("sha256") if sidecar_text else None
+    if expected and expected != payload.sha256:
+        raise WeightsError(
+            f"model {name} does not match its sidecar (sha256 {payload.sha256[:16]}..., sidecar says "
+            f"{expected[:16]}...): upload the .tflite and its .json together"
+        )
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        (source,) = Interpreter(model_content=blob).get_input_details()
+    except ValueError as error:
+        raise WeightsError(f"{name} is not a TF Lite model with one input: {error}") from None
+    height, width = source["shape_signature"][1:3]
+    if (height, width) != (-1, -1) and (height, width) != (image_size, image_size):
+        raise WeightsError(f"model {name} takes {height}x{width} px photos only, not --image-size {image_size}")
+    return payload
 
 
 def installed_version(package: str) -> str | None:

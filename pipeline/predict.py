@@ -49,7 +49,13 @@ def load_predictor(run: str) -> Predictor:
     if not (folder / "_SUCCESS").is_file():
         raise InputError(f"{run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded")
     if not (folder / "classifier.json").is_file():
-        raise InputError(f"{run} has no classifier.json (its fit set had a single label): predict needs two or more")
+        report = json.loads((folder / "report.json").read_text())
+        if report.get("command") == "transform":
+            raise InputError(
+                f"{run} is the output of `transform` (photos projected with run {report['source_run']}), "
+                "not a fitted run: predict with --run on that run"
+            )
+        raise InputError(f"{run} has no classifier.json: its fit set had a single label, predict needs two or more")
     info = json.loads((folder / "feature_model" / "model.json").read_text())
     payload = ModelPayload(
         info["engine"], info["image_size"], info["preprocessing"], (folder / info["file"]).read_bytes()

@@ -102,6 +102,21 @@ Tasks per executor as Spark's status store recorded them; photos and model build
 <table><tr><th>step</th><th>executor</th><th>tasks</th><th>photos</th><th>model builds</th></tr>{steps}</table>"""
 
 
+def _artifacts_table(artifacts: dict[str, Any]) -> str:
+    """What the run used: code, environment and model, by digest and location."""
+    code, environment, model = artifacts["code"], artifacts["environment"], artifacts["model"]
+    rows = (
+        ("code", f"sha256 {code['sha256']} ({code['files']} files)"),
+        (
+            "environment",
+            f"{environment['archive'] or 'local'}; Python {environment['python']}, "
+            f"packages sha256 {environment['packages_sha256']}",
+        ),
+        ("model", f"{model['uri']}, sha256 {model['sha256']}"),
+    )
+    return "".join(f"<tr><td>{name}</td><td><code>{html.escape(value)}</code></td></tr>" for name, value in rows)
+
+
 def render_html(report: dict[str, Any], points: pd.DataFrame, plot_set: str) -> bytes:
     """A self-contained page: summary, the three plots inline, skipped files."""
     pca, shown = report["pca"], report["sets"][plot_set]
@@ -134,5 +149,6 @@ the photos of {html.escape(pca["fit_set"])} ({html.escape(report["model"]["weigh
 {figures}
 {_placement_html(report.get("placement"))}
 <h2>Skipped files ({len(report["skipped"])})</h2><table>{skipped}</table>
-<h2>Time per stage</h2><table>{timings}</table></body></html>"""
+<h2>Time per stage</h2><table>{timings}</table>
+<h2>Artifacts</h2><table>{_artifacts_table(report["artifacts"])}</table></body></html>"""
     return page.encode("utf-8")

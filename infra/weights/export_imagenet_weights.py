@@ -1,6 +1,7 @@
-"""Save Keras's ImageNet MobileNetV2 feature extractor weights for the job.
+"""Save Keras's ImageNet MobileNetV2 feature extractor weights as a Keras weights file.
 
-Run by `cdk deploy` on the deploying machine (EMR Serverless jobs have no internet):
+The weights `cdk deploy` converts to TF Lite for `-c weights=imagenet` (Keras's 224 px file),
+as a file the job and the tests can be given with --weights (EMR jobs have no internet):
     python export_imagenet_weights.py OUTPUT_DIR
 writes OUTPUT_DIR/mobilenet_v2_imagenet.weights.h5 and its sidecar
 OUTPUT_DIR/mobilenet_v2_imagenet.json, which tells the job the preprocessing mode.

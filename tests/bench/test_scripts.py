@@ -8,10 +8,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bench.cost import ARM_DISCOUNT, MINIMUM_S, WORKER_VCPU, default_prices, run_resources
+from bench.cost import (
+    ARM_DISCOUNT,
+    DRIVER_VCPU,
+    EXECUTOR_VCPU,
+    MINIMUM_S,
+    default_prices,
+    run_cost,
+    run_resources,
+    s3_requests,
+)
 from bench.proctree import run_measured
 from tests.conftest import REPO, copy_sample
 
@@ -42,11 +52,29 @@ def test_scale_benchmark_copies_the_photos(few_photos, weights):
     assert [row["photos"] for row in result["rows"]] == [15, 30]
 
 
-def test_quality_script_reports_validation_accuracy(few_photos, weights):
+def test_quality_script_reports_held_out_accuracy_and_keeps_the_run(few_photos, weights, tmp_path):
     command = [sys.executable, "bench/quality.py", "--input", str(few_photos), "--weights", weights]
-    result = last_json(command + ["--image-size", "32"])
-    assert (result["train_photos"], result["validation_photos"]) == (12, 3)
-    assert 0 <= result["validation_accuracy"] <= 1
+    result = last_json(command + ["--image-size", "32", "--splits", "block", "--gap", "0", "--output", str(tmp_path)])
+    (row,) = result["rows"]
+    assert (row["split"], row["train_photos"], row["validation_photos"]) == ("block", 12, 3)
+    assert 0 <= row["validation_accuracy"] <= 1
+    assert Path(row["report"]).is_file()  # the run is kept: its report link works after the script ends
+
+
+def test_block_split_keeps_neighbouring_frames_apart():
+    from bench.quality import block_split, interleaved_split, videos
+
+    names = [f"{i}_100.jpg" for i in range(50)] + [f"r_{i}_100.jpg" for i in range(20)]
+    grouped = videos([Path("Kiwi") / n for n in names])
+    assert sorted(len(frames) for frames in grouped.values()) == [20, 50]
+    frames = grouped[next(k for k, v in grouped.items() if len(v) == 50)]
+    train, held = block_split(frames, gap=3)
+    number = {p: int(p.name.split("_")[0]) for p in frames}
+    assert [number[p] for p in held] == list(range(40, 50)) and len(train) == 34
+    # no held-out frame within the gap of a training frame, counting the turn's wrap-around
+    assert min(min(abs(number[a] - number[b]), 50 - abs(number[a] - number[b])) for a in train for b in held) > 3
+    interleaved_train, interleaved_held = interleaved_split(frames, gap=3)
+    assert len(interleaved_held) == 10 and len(interleaved_train) == 40
 
 
 def test_peak_memory_counts_grandchildren():
@@ -60,10 +88,27 @@ def test_peak_memory_counts_grandchildren():
 
 def test_cost_counts_the_one_minute_minimum_and_derives_arm_prices():
     tiny = run_resources(photos=10, photos_per_vcpu_second=50, executors=1)
-    assert tiny["vcpu_hours"] >= 2 * MINIMUM_S * WORKER_VCPU / 3600  # driver and executor, a minute each
+    assert tiny["vcpu_hours"] >= MINIMUM_S * (DRIVER_VCPU + EXECUTOR_VCPU) / 3600  # driver and executor, a minute each
     prices = default_prices()
     x86, arm = prices["eu-west-3 x86_64"], prices[f"eu-west-3 arm64 (derived: x86 x {ARM_DISCOUNT})"]
     assert arm["vcpu_hour"] == pytest.approx(x86["vcpu_hour"] * ARM_DISCOUNT)
+
+
+def test_cost_counts_s3_requests_one_get_per_photo_and_a_list_per_thousand_keys():
+    requests = s3_requests(90_000, executors=3)
+    assert 90_000 < requests["get"] < 95_000  # the photos, plus the job reading back its own Parquet files
+    assert requests["put_list"] >= 90  # 90 LISTs of 1,000 keys, and the PUTs of every file written
+    paris = default_prices()["eu-west-3 x86_64"]
+    cost = run_cost(run_resources(90_000, 69.0, 3), requests, paris)
+    assert cost["s3_requests_usd"] == pytest.approx(
+        requests["get"] * 0.00042 / 1000 + requests["put_list"] * 0.0053 / 1000, abs=1e-3
+    )
+    assert cost["usd"] == pytest.approx(cost["compute_usd"] + cost["s3_requests_usd"], abs=0.006)
+
+
+def test_a_slow_get_lengthens_the_run_it_is_billed_for():
+    quick, waiting = run_resources(90_000, 69.0, 3), run_resources(90_000, 69.0, 3, s3_get_wait_s=0.05)
+    assert waiting["vcpu_hours"] > quick["vcpu_hours"]
 
 
 def test_cluster_benchmark_compares_local_cluster_with_local_mode(few_photos, weights):

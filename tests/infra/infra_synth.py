@@ -1,7 +1,7 @@
 """How the infra tests synthesize the app: like `cdk synth -c skip_bundling=true`.
 
-The feature flags of cdk.json, no Docker or local bundling, the cdk-nag
-AwsSolutions checks. (A module of its own, not conftest, so that tests can import it
+The feature flags of cdk.json, no Docker or local bundling, the cdk-nag packs
+of app.py (AwsSolutions and NIST 800-53 rev 5). (A module of its own, not conftest, so that tests can import it
 whatever other conftest.py files the repository has.)
 """
 
@@ -16,7 +16,7 @@ os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 
 from aws_cdk import App, Validations
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from infra.config import REPO_ROOT, AppConfig, disable_bundling_if_asked
 from infra.stack import PipelineStack
@@ -71,5 +71,5 @@ def build_app(context: dict[str, object], outdir: Path) -> tuple[App, PipelineSt
     app = App(context=context, outdir=str(outdir))
     disable_bundling_if_asked(app)
     stack = PipelineStack(app, STACK_NAME, config=AppConfig.from_context(app))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), NIST80053R5Checks(app))
     return app, stack

@@ -1,12 +1,14 @@
 """Compute: the EMR Serverless application, its Python environment and the job role."""
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Template
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.compute import Compute
+from infra.compute import Compute, python_env_fingerprint
+from infra.config import AppConfig
 from infra.storage import Storage
 from pipeline.versions import EMR_RELEASE
 
@@ -30,8 +32,8 @@ def test_application_is_spark_on_the_pinned_release_and_idles_for_free(
     assert props["ReleaseLabel"] == EMR_RELEASE
     assert props["Architecture"] == "X86_64"
     assert props["MaximumCapacity"] == {
-        "Cpu": "32 vCPU",
-        "Memory": "128 GB",
+        "Cpu": "16 vCPU",
+        "Memory": "64 GB",
         "Disk": "500 GB",
     }
     assert props["AutoStartConfiguration"] == {"Enabled": True}
@@ -73,78 +75,113 @@ def bucket_id(synthesized, prefix: str) -> str:
     return name
 
 
-def test_job_role_reads_input_and_artifacts_writes_results_and_logs_only(
-    synthesized,
-) -> None:
-    role_id, _ = job_role(synthesized)
+def job_role_statements(template: Template) -> dict[str, dict]:
+    (role_id,) = [n for n in template.find_resources("AWS::IAM::Role") if n.startswith("ComputeJobRole")]
     (policy,) = [
         p
-        for p in synthesized.template.find_resources("AWS::IAM::Policy").values()
+        for p in template.find_resources("AWS::IAM::Policy").values()
         if p["Properties"]["Roles"] == [{"Ref": role_id}]
     ]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
-    def arns(prefix: str, keys: str = "*") -> list:
-        arn = {"Fn::GetAtt": [bucket_id(synthesized, prefix), "Arn"]}
-        return [arn, {"Fn::Join": ["", [arn, f"/{keys}"]]}]
 
-    logs_arn = {"Fn::GetAtt": [bucket_id(synthesized, "StorageLogsBucket"), "Arn"]}
-    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    assert statements == {
+def test_job_role_reads_input_and_artifacts_writes_only_runs_and_its_own_logs(synthesized) -> None:
+    def arn(prefix: str) -> dict:
+        return {"Fn::GetAtt": [bucket_id(synthesized, prefix), "Arn"]}
+
+    def objects(prefix: str, *keys: object) -> dict:
+        return {"Fn::Join": ["", [arn(prefix), *keys]]}
+
+    application_id, _ = only(synthesized.template, "AWS::EMRServerless::Application")
+    assert job_role_statements(synthesized.template) == {
         "ReadInput": {
             "Sid": "ReadInput",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": arns("StorageInputBucket"),
+            "Resource": [arn("StorageInputBucket"), objects("StorageInputBucket", "/*")],
         },
         "ReadArtifacts": {
             "Sid": "ReadArtifacts",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": arns("StorageArtifactsBucket"),
+            "Resource": [arn("StorageArtifactsBucket"), objects("StorageArtifactsBucket", "/*")],
         },
-        "WriteResults": {
-            "Sid": "WriteResults",
+        # Listing only under runs/: the rest of the results bucket is not even named.
+        "ListRuns": {
+            "Sid": "ListRuns",
             "Effect": "Allow",
-            "Action": [
-                "s3:AbortMultipartUpload",
-                "s3:DeleteObject",
-                "s3:GetObject",
-                "s3:ListBucket",
-                "s3:PutObject",
-            ],
-            "Resource": arns("StorageResultsBucket"),
+            "Action": "s3:ListBucket",
+            "Resource": arn("StorageResultsBucket"),
+            "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}},
         },
+        "WriteRuns": {
+            "Sid": "WriteRuns",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": objects("StorageResultsBucket", "/runs/*"),
+        },
+        # EMR Serverless writes <LogUri>/applications/<application id>/jobs/<job run id>/...
         "WriteJobLogs": {
             "Sid": "WriteJobLogs",
             "Effect": "Allow",
             "Action": "s3:PutObject",
-            "Resource": {"Fn::Join": ["", [logs_arn, "/emr-serverless/*"]]},
+            "Resource": objects(
+                "StorageLogsBucket",
+                "/emr-serverless/applications/",
+                {"Fn::GetAtt": [application_id, "ApplicationId"]},
+                "/*",
+            ),
         },
     }
 
 
-def test_python_environment_is_uploaded_under_env(synthesized) -> None:
-    prefixes = {
-        d["Properties"]["DestinationBucketKeyPrefix"]
-        for d in synthesized.template.find_resources("Custom::CDKBucketDeployment").values()
+def test_job_role_uses_the_data_key_only_through_s3(variant_stack) -> None:
+    stack, config = variant_stack(encryption="kms")
+    storage = Storage(stack, "Storage", config=config)
+    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
+    Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
+    template = Template.from_stack(stack)
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    statements = job_role_statements(template)
+    assert statements["UseDataKeyThroughS3"] == {
+        "Sid": "UseDataKeyThroughS3",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-3.amazonaws.com"}},
     }
-    assert prefixes == {"env/", "job/", "weights/"}
+    # Nothing else of the role mentions KMS.
+    others = [s for sid, s in statements.items() if sid != "UseDataKeyThroughS3"]
+    assert not any(str(s["Action"]).count("kms:") for s in others)
 
 
-def test_spark_uses_the_packed_environment_for_driver_and_executors(
+def test_python_environment_is_uploaded_under_its_build_fingerprint(synthesized) -> None:
+    """A change of build script, requirements, Python or architecture uploads under a new key."""
+    config = AppConfig()
+    uri = json.dumps(synthesized.stack.resolve(synthesized.stack.compute.python_env_uri))
+    assert uri.endswith(f'/env/{python_env_fingerprint(config)}/pyspark_env.tar.gz"]]}}')
+    assert python_env_fingerprint(config) != python_env_fingerprint(AppConfig(architecture="ARM64"))
+
+
+def test_spark_uses_the_packed_environment_and_sizes_driver_and_executors(
     synthesized,
 ) -> None:
     params = synthesized.stack.compute.spark_submit_parameters("s3://bucket/job/pipeline.zip")
     rendered = synthesized.stack.resolve(params)
     text = json.dumps(rendered)
-    assert "env/pyspark_env.tar.gz#environment" in text
+    assert re.search(r"/env/[0-9a-f]{64}/pyspark_env\.tar\.gz#environment", text)
     for option in (
         "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
         "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
         "spark.submit.pyFiles=s3://bucket/job/pipeline.zip",
+        "spark.driver.cores=2",
+        "spark.driver.memory=6g",
+        "spark.driver.memoryOverhead=2g",
         "spark.executor.cores=4",
-        "spark.dynamicAllocation.maxExecutors=6",
+        "spark.executor.memory=8g",
+        "spark.executor.memoryOverhead=4g",
+        "spark.dynamicAllocation.maxExecutors=3",
         "spark.sql.catalogImplementation=in-memory",
     ):
         assert f"--conf {option}" in text

@@ -43,12 +43,13 @@ def test_defaults_apply_without_context() -> None:
     assert config.region == DEFAULT_REGION == "eu-west-3"
     assert config.destroy_data is False
     assert config.architecture == "X86_64"
+    assert config.encryption == "s3"
 
 
 def test_command_line_strings_are_coerced() -> None:
-    config = config_from(destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64")
+    config = config_from(destroy_data="true", max_vcpu="64", variance="0.9", architecture="ARM64", encryption="kms")
     assert (config.destroy_data, config.max_vcpu, config.variance) == (True, 64, 0.9)
-    assert config.architecture == "ARM64"
+    assert (config.architecture, config.encryption) == ("ARM64", "kms")
 
 
 @pytest.mark.parametrize(
@@ -57,14 +58,62 @@ def test_command_line_strings_are_coerced() -> None:
         {"destroy_data": "maybe"},
         {"max_vcpu": "many"},
         {"architecture": "RISCV"},
+        {"encryption": "aws:kms"},
         {"variance": "2"},
-        {"max_vcpu": "16"},  # 7 workers of 4 vCPU do not fit
-        {"max_executors": "20"},
     ],
 )
 def test_invalid_values_are_refused(context: dict) -> None:
     with pytest.raises(ConfigError):
         config_from(**context)
+
+
+def test_defaults_fit_a_new_accounts_16_vcpu() -> None:
+    config = AppConfig()
+    assert config.driver_cores + config.max_executors * config.executor_cores <= 16
+    assert config.max_vcpu <= 16
+
+
+@pytest.mark.parametrize(
+    "context,message",
+    [
+        ({"executor_cores": "3"}, "executor_cores must be one of 1, 2, 4, 8, 16"),
+        ({"driver_cores": "32"}, "driver_cores must be one of"),
+        ({"executor_memory_gb": "28"}, "executor of 4 vCPU and 28 \\+ 4 GB .* 4 vCPU takes 8-30 GB in steps of 1 GB"),
+        ({"driver_memory_gb": "1"}, "driver of 2 vCPU and 1 \\+ 2 GB .* 2 vCPU takes 4-16 GB"),
+        ({"driver_memory_overhead_gb": "0"}, "each at least 1"),
+        (  # 8 vCPU workers take memory in steps of 4 GB: 16 + 2 = 18 GB is not one
+            {"executor_cores": "8", "executor_memory_gb": "16", "executor_memory_overhead_gb": "2", "max_vcpu": "64"},
+            "8 vCPU takes 16-60 GB in steps of 4 GB",
+        ),
+        ({"max_executors": "0"}, "max_executors must be at least 1"),
+        ({"max_vcpu": "4"}, "smaller than one driver plus one executor \\(6 vCPU, 20 GB, 40 GB disk\\)"),
+        ({"max_memory_gb": "16"}, "smaller than one driver plus one executor"),
+        ({"max_executors": "6"}, "the driver and 6 executors need 26 vCPU.* lower max_executors or raise"),
+    ],
+)
+def test_settings_emr_serverless_would_refuse_stop_synth_with_one_line(context: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        config_from(**context)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {
+            "executor_cores": "8",
+            "executor_memory_gb": "16",
+            "executor_memory_overhead_gb": "4",
+            "max_vcpu": "32",
+            "max_memory_gb": "80",
+        },
+        {"driver_cores": "1", "driver_memory_gb": "1", "driver_memory_overhead_gb": "1"},
+        {"driver_cores": "4", "driver_memory_gb": "26", "driver_memory_overhead_gb": "4", "max_memory_gb": "80"},
+        {"max_vcpu": "64", "max_memory_gb": "256", "max_executors": "15"},  # after a quota increase
+    ],
+)
+def test_supported_worker_sizes_are_accepted(context: dict) -> None:
+    config_from(**context)
 
 
 @pytest.mark.parametrize("region", sorted(EU_REGIONS))

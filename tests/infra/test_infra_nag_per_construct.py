@@ -1,7 +1,9 @@
 """cdk-nag per construct: each construct carries the acknowledgments of its own findings.
 
-Each construct is synthesized alone (with what it needs) under AwsSolutionsChecks, so
-an acknowledgment can never live in the stack only because a sibling added it.
+Each construct is synthesized alone (with what it needs) under both packs of app.py,
+AwsSolutions and NIST 800-53 rev 5, in each configuration that changes resources
+(SSE-S3 or KMS, data kept or destroyed), so an acknowledgment can never live in the
+stack only because a sibling added it.
 """
 
 import json
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from infra.artifact_uploads import ArtifactUploads
 from infra.compute import Compute
@@ -48,12 +50,16 @@ def with_orchestration(stack, config) -> None:
     )
 
 
+VARIANTS = {"defaults": {}, "kms": {"encryption": "kms"}, "destroy-data": {"destroy_data": "true"}}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("build", [storage_only, with_compute, with_packaging, with_orchestration])
-def test_construct_has_no_unacknowledged_finding(build, variant_stack) -> None:
-    stack, config = variant_stack()
+def test_construct_has_no_unacknowledged_finding(build, variant, variant_stack) -> None:
+    stack, config = variant_stack(**VARIANTS[variant])
     build(stack, config)
     app = stack.node.root
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), NIST80053R5Checks(app))
     try:
         assembly = app.synth()
     except RuntimeError as failure:

@@ -107,7 +107,7 @@ def test_job_run_parameters(definition) -> None:
     parameters = definition["States"]["RunJob"]["Parameters"]
     assert parameters["ExecutionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/job-role"
     driver = parameters["JobDriver"]["SparkSubmit"]
-    assert re.fullmatch(r"s3://[a-z0-9-]+/job/entrypoint\.py", driver["EntryPoint"])
+    assert re.fullmatch(r"s3://[a-z0-9-]+/job/[0-9a-f]{64}/entrypoint\.py", driver["EntryPoint"])
     assert "spark.archives=s3://" in driver["SparkSubmitParameters"]
     arguments = driver["EntryPointArguments.$"]
     for flag in (
@@ -129,7 +129,7 @@ def test_defaults_cover_every_job_argument(definition) -> None:
     defaults = definition["States"]["Defaults"]["Parameters"]["defaults"]
     assert defaults["input"].endswith("/train/")
     assert defaults["output"].endswith("/runs/")
-    assert defaults["weights"].endswith("/weights/mobilenet_v2_imagenet.weights.h5")
+    assert re.fullmatch(r"s3://[a-z0-9-]+/model/[0-9a-f]{64}/mobilenet_v2_imagenet\.tflite", defaults["weights"])
     assert (defaults["image_size"], defaults["variance"], defaults["apply"]) == (
         "224",
         "0.95",

@@ -1,6 +1,7 @@
-"""Packaging: the job as entry point + importable package, the weights with their sidecar."""
+"""Packaging: the job as entry point + importable package, the model converted at deploy, content-addressed keys."""
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -8,8 +9,12 @@ import pytest
 from aws_cdk import Stack
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.packaging import Packaging, _bundle_job, _copy_into
+from infra.packaging import Packaging, _bundle_job, _bundle_model, model_stem
 from infra.storage import Storage
+from pipeline.model import preprocessing_from_sidecar, tflite_payload
+from pipeline.provenance import package_files, source_digest, zipped_package_files
+
+HASH = "[0-9a-f]{64}"
 
 
 def resolved(stack: Stack, value: str) -> str:
@@ -44,25 +49,38 @@ def test_job_bundle_is_an_importable_zip_and_the_entry_point(tmp_path) -> None:
             "pipeline/sub/__init__.py",
             "pipeline/sub/report.html",
         ]
+    # The digest in the upload's key is the one the job computes from the zip at run time.
+    assert source_digest(zipped_package_files(output / "pipeline.zip")) == source_digest(package_files(package))
 
 
-def test_weights_file_is_shipped_with_its_sidecar(tmp_path) -> None:
-    weights = tmp_path / "m.weights.h5"
-    sidecar = tmp_path / "m.json"
-    weights.write_bytes(b"h5")
-    sidecar.write_text('{"preprocessing": "torch"}')
-    output = tmp_path / "out"
-    output.mkdir()
-    _copy_into(output, weights, sidecar)
-    assert sorted(p.name for p in output.iterdir()) == ["m.json", "m.weights.h5"]
+def test_the_model_is_converted_with_its_sidecar(weights, tmp_path) -> None:
+    """What `cdk deploy` uploads for a weights file: X.tflite of any input size, X.json beside it."""
+    _bundle_model(weights, 224, tmp_path / model_stem(weights))
+    stem = Path(weights).name.removesuffix(".weights.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.json", f"{stem}.tflite"]
+    sidecar = (tmp_path / f"{stem}.json").read_text()
+    model = tmp_path / f"{stem}.tflite"
+    assert preprocessing_from_sidecar(sidecar, str(model)) == "torch"
+    for size in (96, 224):  # the sidecar's digest and any size are accepted
+        assert tflite_payload(model.read_bytes(), size, "torch", sidecar, str(model)).image_size == size
 
 
-def test_job_and_weights_locations(synthesized) -> None:
+def test_job_and_model_locations_are_content_addressed(synthesized) -> None:
     packaging = synthesized.stack.packaging
     stack = synthesized.stack
-    assert resolved(stack, packaging.entry_point_uri).endswith('/job/entrypoint.py"]]}')
-    assert resolved(stack, packaging.py_files_uri).endswith('/job/pipeline.zip"]]}')
-    assert resolved(stack, packaging.weights_uri).endswith('/weights/mobilenet_v2_imagenet.weights.h5"]]}')
+    digest = packaging.job_digest
+    assert re.fullmatch(HASH, digest)
+    assert resolved(stack, packaging.entry_point_uri).endswith(f'/job/{digest}/entrypoint.py"]]}}')
+    assert resolved(stack, packaging.py_files_uri).endswith(f'/job/{digest}/pipeline.zip"]]}}')
+    assert re.search(f'/model/{HASH}/mobilenet_v2_imagenet.tflite"]]}}$', resolved(stack, packaging.model_uri))
+
+
+def test_uploads_keep_what_a_running_job_reads(synthesized) -> None:
+    """A deploy writes new keys; the old ones stay (a run in progress keeps its code, environment and model)."""
+    deployments = synthesized.template.find_resources("Custom::CDKBucketDeployment").values()
+    prefixes = sorted(d["Properties"]["DestinationBucketKeyPrefix"] for d in deployments)
+    assert [re.sub(HASH, "<hash>", p) for p in prefixes] == ["env/<hash>/", "job/<hash>/", "model/<hash>/"]
+    assert all(d["Properties"].get("RetainOnDelete", True) is not False for d in deployments)
 
 
 def packaging_for(variant_stack, **context: str) -> tuple[Stack, Packaging]:
@@ -72,12 +90,12 @@ def packaging_for(variant_stack, **context: str) -> tuple[Stack, Packaging]:
     return stack, Packaging(stack, "Packaging", config=config, uploads=uploads)
 
 
-def test_weights_from_a_file_keep_its_name(tmp_path, variant_stack) -> None:
+def test_a_weights_file_is_deployed_under_its_name(tmp_path, variant_stack) -> None:
     weights = tmp_path / "finetuned.weights.h5"
     weights.write_bytes(b"h5")
     (tmp_path / "finetuned.json").write_text('{"preprocessing": "tf"}')
     stack, packaging = packaging_for(variant_stack, weights=str(weights))
-    assert resolved(stack, packaging.weights_uri).endswith('/weights/finetuned.weights.h5"]]}')
+    assert re.search(f'/model/{HASH}/finetuned.tflite"]]}}$', resolved(stack, packaging.model_uri))
 
 
 def test_a_package_without_entry_point_is_refused(tmp_path, variant_stack) -> None:
@@ -86,12 +104,9 @@ def test_a_package_without_entry_point_is_refused(tmp_path, variant_stack) -> No
         packaging_for(variant_stack, job_package_dir=str(tmp_path / "pipeline"))
 
 
-def test_local_bundling_stages_job_and_weights_for_upload(tmp_path, variant_stack) -> None:
+def test_local_bundling_stages_job_and_converted_model_for_upload(weights, variant_stack) -> None:
     """Real CDK local bundling (no Docker): what `cdk deploy` would upload from this machine."""
-    weights = tmp_path / "finetuned.weights.h5"
-    weights.write_bytes(b"h5")
-    (tmp_path / "finetuned.json").write_text('{"preprocessing": "tf"}')
-    stack, _ = packaging_for(variant_stack, weights=str(weights), skip_bundling="false")
+    stack, _ = packaging_for(variant_stack, weights=weights, skip_bundling="false")
     assembly = stack.node.root.synth()
     staged = {
         path.name
@@ -99,9 +114,5 @@ def test_local_bundling_stages_job_and_weights_for_upload(tmp_path, variant_stac
         if asset_dir.is_dir()
         for path in asset_dir.iterdir()
     }
-    assert {
-        "entrypoint.py",
-        "pipeline.zip",
-        "finetuned.weights.h5",
-        "finetuned.json",
-    } <= staged
+    stem = model_stem(weights)
+    assert {"entrypoint.py", "pipeline.zip", f"{stem}.tflite", f"{stem}.json"} <= staged

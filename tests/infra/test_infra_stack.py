@@ -1,14 +1,16 @@
-"""The stack as a whole: region, outputs, IAM wildcards, cdk-nag, cfn-lint."""
+"""The stack as a whole: region, outputs, IAM wildcards, cdk-nag (AwsSolutions, NIST 800-53 R5), cfn-lint."""
 
 import json
-import re
 import sys
+from pathlib import Path
 
 import cfnlint.api
 import pytest
-from infra_synth import build_app, synth_context
+from infra_synth import STACK_NAME, build_app, synth_context
 
-from infra.nag import acknowledge
+from infra.nag import NIST, acknowledge
+
+PACKS = ("AwsSolutions-", f"{NIST}-")
 
 OUTPUTS = {
     "InputBucketName",
@@ -65,51 +67,104 @@ def test_resource_star_only_where_the_service_demands_it(synthesized) -> None:
             assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
 
 
-def test_cdk_nag_aws_solutions_has_no_unacknowledged_finding(synthesized) -> None:
-    assert synthesized.synth_error is None, synthesized.synth_error
-    report = json.loads((synthesized.assembly_dir / "validation-report.json").read_text())
-    assert report["pluginReports"] == []
+def findings(assembly_dir: Path) -> set[tuple[str, str]]:
+    """(construct path, rule) of every finding cdk-nag reported, all packs."""
+    report = json.loads((assembly_dir / "validation-report.json").read_text())
+    return {
+        (construct["constructPath"], violation["ruleName"])
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    }
 
 
-def test_every_acknowledgment_names_one_finding_and_a_reason(synthesized) -> None:
-    acknowledged = {
-        (path, finding): reason
-        for path, entries in synthesized.metadata().items()
+def acknowledgments(assembly_dir: Path) -> dict[tuple[str, str], str]:
+    """(construct path, rule) -> reason of every acknowledgment in the synthesized app."""
+    metadata = json.loads((assembly_dir / f"{STACK_NAME}.metadata.json").read_text())
+    return {
+        (path.lstrip("/"), finding.removeprefix("Annotation::")): reason
+        for path, entries in metadata.items()
         for entry in entries
         if entry["type"] == "aws:cdk:acknowledged-rules"
         for finding, reason in entry["data"].items()
     }
-    assert acknowledged
-    for (path, finding), reason in acknowledged.items():
-        rule = finding.removeprefix("Annotation::")
-        assert rule.startswith("AwsSolutions-"), (path, finding)
+
+
+def synth(tmp_path: Path, **context: str) -> tuple[Path, str | None]:
+    """The app as app.py builds it, both nag packs included; the assembly and the failure, if any."""
+    app, _ = build_app(synth_context(tmp_path, **context), tmp_path / "cdk.out")
+    try:
+        app.synth()
+    except RuntimeError as failure:
+        return tmp_path / "cdk.out", str(failure)
+    return tmp_path / "cdk.out", None
+
+
+@pytest.fixture(scope="module")
+def kms_assembly(tmp_path_factory) -> Path:
+    assembly_dir, error = synth(tmp_path_factory.mktemp("kms"), encryption="kms")
+    assert error is None, error
+    return assembly_dir
+
+
+def test_cdk_nag_both_packs_have_no_unacknowledged_finding(synthesized, kms_assembly) -> None:
+    assert synthesized.synth_error is None, synthesized.synth_error
+    assert findings(synthesized.assembly_dir) == set()
+    assert findings(kms_assembly) == set()
+
+
+def test_kms_variant_names_its_key(kms_assembly) -> None:
+    outputs = json.loads((kms_assembly / f"{STACK_NAME}.template.json").read_text())["Outputs"]
+    assert set(outputs) == OUTPUTS | {"DataKeyArn"}
+
+
+def test_every_acknowledgment_names_one_finding_and_a_reason(synthesized) -> None:
+    acknowledged = acknowledgments(synthesized.assembly_dir)
+    assert {rule.split("-")[0] for _, rule in acknowledged} == {"AwsSolutions", "NIST.800.53.R5"}
+    for (path, rule), reason in acknowledged.items():
+        assert rule.startswith(PACKS), (path, rule)
         if rule.startswith(("AwsSolutions-IAM4", "AwsSolutions-IAM5")):
             assert rule.endswith("]") and "[" in rule, f"{path}: {rule} must name the finding"
         assert len(reason) >= 60, f"{path}: {rule} needs a specific reason"
 
 
-def test_cfn_lint_finds_no_error(synthesized) -> None:
-    matches = cfnlint.api.lint_file(synthesized.template_path, cfnlint.api.ManualArgs(regions=["eu-west-3"]))
+@pytest.mark.parametrize("variant", ["sse-s3", "kms"])
+def test_cfn_lint_finds_no_error(variant, synthesized, kms_assembly) -> None:
+    template = synthesized.template_path if variant == "sse-s3" else kms_assembly / f"{STACK_NAME}.template.json"
+    matches = cfnlint.api.lint_file(template, cfnlint.api.ManualArgs(regions=["eu-west-3"]))
     errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"]
     assert errors == []
     # The only warnings: CDK adds DependsOn next to a GetAtt on its own roles.
     assert {m.rule.id for m in matches} <= {"W3005"}
 
 
-def test_every_acknowledgment_matches_a_real_finding(synthesized, monkeypatch, tmp_path) -> None:
-    """Without the acknowledgments, cdk-nag reports exactly the acknowledged findings."""
+@pytest.mark.parametrize("context", [{}, {"encryption": "kms"}], ids=["sse-s3", "kms"])
+def test_every_acknowledgment_matches_a_real_finding(context, monkeypatch, tmp_path) -> None:
+    """Without the acknowledgments, cdk-nag reports exactly the acknowledged findings, at or below each one."""
+    acknowledged_dir, error = synth(tmp_path / "acknowledged", **context)
+    assert error is None, error
+    acknowledged = set(acknowledgments(acknowledged_dir))
     for name, module in list(sys.modules.items()):
         if name.startswith("infra.") and getattr(module, "acknowledge", None) is acknowledge:
             monkeypatch.setattr(module, "acknowledge", lambda *_args: None)
-    app, _ = build_app(synth_context(tmp_path), tmp_path / "cdk.out")
-    with pytest.raises(RuntimeError) as failure:
-        app.synth()
-    reported = set(re.findall(r"Acknowledge with 'AwsSolutions::([^']+)'", str(failure.value)))
-    acknowledged = {
-        finding.removeprefix("Annotation::")
-        for entries in synthesized.metadata().values()
-        for entry in entries
-        if entry["type"] == "aws:cdk:acknowledged-rules"
-        for finding in entry["data"]
-    }
-    assert reported == acknowledged
+    reported_dir, error = synth(tmp_path / "bare", **context)
+    assert error is not None
+    reported = findings(reported_dir)
+
+    def covers(acknowledgment: tuple[str, str], finding: tuple[str, str]) -> bool:
+        (scope, rule), (path, found) = acknowledgment, finding
+        return rule == found and (path == scope or path.startswith(scope + "/"))
+
+    assert [f for f in reported if not any(covers(a, f) for a in acknowledged)] == []
+    assert [a for a in acknowledged if not any(covers(a, f) for f in reported)] == []
+
+
+def test_every_function_logs_to_an_expiring_log_group_deleted_with_the_stack(synthesized) -> None:
+    """Including CDK's own handlers, which would otherwise create /aws/lambda/<name> forever."""
+    functions = synthesized.template.find_resources("AWS::Lambda::Function")
+    assert len(functions) >= 2  # the upload handler and the S3 auto-delete handler
+    for name, function in functions.items():
+        log_group = synthesized.resources[function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Type"] == "AWS::Logs::LogGroup", name
+        assert log_group["Properties"]["RetentionInDays"] == 30, name
+        assert log_group["DeletionPolicy"] == "Delete", name

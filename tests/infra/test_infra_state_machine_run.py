@@ -113,7 +113,7 @@ def test_defaults_only_run_submits_the_job_and_stops_the_application(aws, synthe
     options = job_arguments(result)
     assert options["--input"].endswith("/train/")
     assert options["--output"].endswith("/runs/")
-    assert options["--weights"].endswith("/weights/mobilenet_v2_imagenet.weights.h5")
+    assert options["--weights"].endswith("/mobilenet_v2_imagenet.tflite")
     assert (options["--image-size"], options["--variance"]) == ("224", "0.95")
     assert (options["--run-id"], options["--apply"]) == ("run-42", "")
 

@@ -21,15 +21,15 @@ EMR = {  # what the stack's SparkSubmitParameters give, plus EMR Serverless's ow
     "spark.master": "yarn",  # any non-local master
     "spark.executor.cores": "4",
     "spark.dynamicAllocation.enabled": "true",
-    "spark.dynamicAllocation.maxExecutors": "6",
+    "spark.dynamicAllocation.maxExecutors": "3",
 }
 
 
 @pytest.mark.parametrize(
     "conf,expected",
     [
-        (EMR, 24),
-        ({**EMR, "spark.executor.instances": "2"}, 24),  # dynamic allocation grows past the initial count
+        (EMR, 12),
+        ({**EMR, "spark.executor.instances": "2"}, 12),  # dynamic allocation grows past the initial count
         ({**EMR, "spark.dynamicAllocation.maxExecutors": "infinity"}, None),
         ({**EMR, "spark.dynamicAllocation.maxExecutors": str(2**31 - 1)}, None),
         ({**EMR, "spark.dynamicAllocation.enabled": "false", "spark.executor.instances": "3"}, 12),

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.images import EMPTY_FILE
+from pipeline.provenance import package_files, source_digest
 from pipeline.reduce import choose_k
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
@@ -225,7 +226,7 @@ def test_apply_sets_get_their_own_outputs_and_accuracy(fit_apply_run):
     assert report["classifier"]["accuracy"]["train"] >= 0.9
 
 
-def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path):
+def test_transform_projects_new_photos_without_refitting(spark, finished_run, fit_apply_run, inputs, tmp_path, capsys):
     run_dir, _ = finished_run
     assert (
         main(
@@ -246,6 +247,8 @@ def test_transform_projects_new_photos_without_refitting(spark, finished_run, fi
     report = json.loads((tmp_path / "new" / "report.json").read_text())
     assert report["command"] == "transform" and report["pca"]["k"] == finished_run[1]["pca"]["k"]
     assert not (tmp_path / "new" / "pca_model").exists()
+    assert main(["predict", "--run", str(tmp_path / "new"), str(unseen_photos()[0])]) == 2
+    assert f"output of `transform` (photos projected with run {report['source_run']})" in capsys.readouterr().err
     projected = pca_rows(spark, tmp_path / "new" / "pca_validation.parquet")
     expected = pca_rows(spark, fit_apply_run[0] / "pca_validation.parquet")
     assert projected.keys() == expected.keys()
@@ -264,6 +267,7 @@ def unseen_photos() -> list[Path]:
 
 
 def predict_answers(run_dir: Path, photos: list[Path], capsys) -> tuple[int, list[dict]]:
+    capsys.readouterr()  # what earlier commands printed
     code = main(["predict", "--run", str(run_dir), *map(str, photos)])
     return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
@@ -382,3 +386,38 @@ def test_missing_java_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[-1]]
     assert "Java 17 is required" in result.stderr
+
+
+def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
+    """What EMR runs: `--weights X.tflite` with its sidecar, where TensorFlow and Keras cannot be imported."""
+    from pipeline.model import default_cache_dir, load_payload, write_tflite_model
+
+    model = tmp_path / "model" / "deployed.tflite"
+    model.parent.mkdir()
+    write_tflite_model(load_payload(weights, 224, "tflite", "torch", default_cache_dir()), model, "seeded weights")
+    blocker, attempts = tmp_path / "no_tensorflow", tmp_path / "imports.log"
+    for name in ("tensorflow", "keras"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(
+            f"open({str(attempts)!r}, 'a').write('{name}\\n')\nraise ImportError('{name} is not on the EMR workers')\n"
+        )
+    photos = copy_sample(tmp_path / "photos", per_label=2, labels=3)
+    command = [sys.executable, "-m", "pipeline", "run", "--input", str(photos), "--output", str(tmp_path / "out")]
+    done = subprocess.run(
+        [*command, "--weights", str(model), "--image-size", "48", "--run-id", "emr"],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), str(REPO)]), PIPELINE_SPARK_MASTER="local[2]"),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not attempts.exists(), attempts.read_text()  # neither the driver nor a worker tried
+    report = json.loads((tmp_path / "out" / "emr" / "report.json").read_text())
+    assert report["model"]["image_size"] == 48  # the any-size model, resized for this run
+    artifacts = report["artifacts"]
+    assert artifacts["model"] == {
+        "uri": str(model),
+        "sha256": json.loads(model.with_suffix(".json").read_text())["sha256"],
+    }
+    assert artifacts["code"]["sha256"] == source_digest(package_files(REPO / "pipeline"))
+    assert "Artifacts" in (tmp_path / "out" / "emr" / "report.html").read_text()

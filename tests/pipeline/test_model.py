@@ -18,6 +18,8 @@ from pipeline.model import (
     preprocessing_from_sidecar,
     sidecar_path,
     tflite_batch_size,
+    tflite_payload,
+    write_tflite_model,
 )
 from tests.conftest import REPO, SAMPLE
 
@@ -42,6 +44,7 @@ def test_unknown_preprocessing_is_refused():
         ("m/x.weights.h5", "m/x.json"),
         ("s3://b/w/x.h5", "s3://b/w/x.json"),
         ("x.keras", "x.json"),
+        ("s3://b/model/abc/x.tflite", "s3://b/model/abc/x.json"),
         ("x.bin", "x.bin.json"),
     ],
 )
@@ -77,18 +80,61 @@ def keras_model(weights):
 
 
 @pytest.fixture(scope="module")
+def fixed_blob(keras_model):
+    """The Keras model converted at its own size (96 px), as the job converted before any-size models."""
+    return convert(keras_model, "tflite")
+
+
+@pytest.fixture(scope="module")
 def photos():
     return np.stack([decode_image(p.read_bytes(), 96) for p in sorted(SAMPLE.glob("*/*.jpg"))[::10]])
 
 
 @pytest.mark.parametrize("engine", ["tflite", "keras"])
-def test_engines_reproduce_the_keras_model(keras_model, photos, engine):
+def test_engines_reproduce_the_keras_model(keras_model, fixed_blob, photos, engine):
     reference = keras_model.predict(preprocess(photos, "torch"), verbose=0)
-    payload = ModelPayload(engine, 96, "torch", convert(keras_model, engine))
+    payload = ModelPayload(engine, 96, "torch", fixed_blob if engine == "tflite" else convert(keras_model, engine))
     features = build_embedder(payload)(photos)  # 10 photos: the last TF Lite call is padded
     assert features.shape == (len(photos), FEATURE_DIM) and features.dtype == np.float32
     cosine = (features * reference).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.999
+
+
+@pytest.fixture(scope="module")
+def any_size_blob(keras_model, weights):
+    """The deployed model's conversion: one TF Lite model for every input size."""
+    return convert(build_keras_model(None, weights), "tflite")
+
+
+@pytest.mark.parametrize("size", [96, 128, 224])
+def test_one_any_size_model_gives_the_keras_features_at_each_size(any_size_blob, weights, size):
+    photos = np.stack([decode_image(p.read_bytes(), size) for p in sorted(SAMPLE.glob("*/*.jpg"))[::20]])
+    reference = build_keras_model(size, weights).predict(preprocess(photos, "torch"), verbose=0)
+    features = build_embedder(ModelPayload("tflite", size, "torch", any_size_blob))(photos)
+    cosine = (features * reference).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference, axis=1)
+    assert cosine.min() >= 0.999
+
+
+def test_a_written_model_is_read_back_with_its_sidecar(any_size_blob, tmp_path):
+    target = tmp_path / "model.tflite"
+    write_tflite_model(ModelPayload("tflite", 96, "torch", any_size_blob), target, "seeded test weights")
+    sidecar = (tmp_path / "model.json").read_text()
+    assert json.loads(sidecar)["sha256"] == ModelPayload("tflite", 96, "torch", any_size_blob).sha256
+    assert preprocessing_from_sidecar(sidecar, str(target)) == "torch"
+    assert tflite_payload(target.read_bytes(), 160, "torch", sidecar, str(target)).image_size == 160
+
+
+def test_a_model_mixed_with_another_sidecar_is_refused(any_size_blob):
+    sidecar = json.dumps({"preprocessing": "torch", "sha256": "0" * 64})
+    with pytest.raises(WeightsError, match="does not match its sidecar"):
+        tflite_payload(any_size_blob, 96, "torch", sidecar, "m.tflite")
+
+
+def test_a_fixed_size_model_refuses_another_size(fixed_blob):
+    # e.g. an older run's embedder.tflite, converted for 96 px only
+    assert tflite_payload(fixed_blob, 96, "torch", None, "old.tflite").image_size == 96
+    with pytest.raises(WeightsError, match="takes 96x96 px photos only"):
+        tflite_payload(fixed_blob, 128, "torch", None, "old.tflite")
 
 
 @pytest.mark.parametrize("size,batch", [(32, 64), (96, 8), (128, 4), (160, 2), (224, 1), (512, 1)])
@@ -98,9 +144,9 @@ def test_tflite_calls_take_about_the_same_number_of_pixels(size, batch):
 
 def test_converted_model_is_cached_by_weights_file(weights, tmp_path):
     first = load_payload(weights, 96, "tflite", "torch", tmp_path)
-    (file,) = tmp_path.glob("tflite-96-*.bin")
+    (file,) = tmp_path.glob("tflite-anysize-*.bin")
     file.write_bytes(first.blob + b"cached")  # proves that the next call reads the cache, not converts
-    assert load_payload(weights, 96, "tflite", "torch", tmp_path).blob == first.blob + b"cached"
+    assert load_payload(weights, 160, "tflite", "torch", tmp_path).blob == first.blob + b"cached"  # any size
     other = tmp_path / "other.weights.h5"
     other.write_bytes(open(weights, "rb").read()[:4096])
     with pytest.raises(WeightsError, match="cannot load weights"):  # another file is a miss, not the old model

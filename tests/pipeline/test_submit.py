@@ -103,11 +103,12 @@ def submitted_run(stack_submission, photos, weights, keras_home, tmp_path_factor
 
     work = tmp_path_factory.mktemp("submit")
     artifacts, events, output = work / "artifacts", work / "events", work / "output"
-    (artifacts / "job").mkdir(parents=True)
     events.mkdir()
-    _bundle_job(Path(stack_submission["package_dir"]), artifacts / "job")  # what `cdk deploy` uploads
-    assert stack_submission["entry_point"] == "s3://artifacts/job/entrypoint.py"
+    entry_point = artifacts / stack_submission["entry_point"].removeprefix("s3://artifacts/")
+    entry_point.parent.mkdir(parents=True)
+    _bundle_job(Path(stack_submission["package_dir"]), entry_point.parent)  # what `cdk deploy` uploads there
     conf = local_conf(stack_submission["parameters"], artifacts)
+    assert Path(conf["spark.submit.pyFiles"]).is_file()  # the zip, beside the entry point
     conf |= {
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": events.as_uri(),
@@ -118,7 +119,7 @@ def submitted_run(stack_submission, photos, weights, keras_home, tmp_path_factor
     command = [str(Path(sys.executable).parent / "spark-submit"), "--master", CLUSTER]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
-    command += [str(artifacts / "job" / "entrypoint.py")]
+    command += [str(entry_point)]
     command += ["run", "--input", str(photos), "--output", str(output), "--weights", weights]
     command += ["--image-size", IMAGE_SIZE, "--run-id", "emr"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIPELINE_SPARK_MASTER")}
