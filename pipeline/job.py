@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -21,7 +22,6 @@ from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, eva
 from pipeline.cluster import Placement, default_partitions
 from pipeline.csv_output import write_csv
 from pipeline.featurize import WorkerCounters, featurize
-from pipeline.images import EMPTY_FILE
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
@@ -41,7 +41,7 @@ from pipeline.model import (
 )
 from pipeline.progress import Console
 from pipeline.provenance import running_code, running_environment
-from pipeline.read import InputError, PhotoSet, open_photo_set, set_name, splits_at_least
+from pipeline.read import InputError, PhotoSet, open_photo_set, set_name, slices
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
 
@@ -154,42 +154,49 @@ def _featurize_set(
     run_dir: str,
     console: Console,
     placement: Placement,
-) -> tuple[str, dict[str, Any], list[dict[str, str]]]:
-    """Embed one set once, write its features, return (features uri, counts, skipped files)."""
+) -> tuple[str, dict[str, Any], list[dict[str, str]], list[dict[str, str]]]:
+    """Embed one set once, write its features; returns (features uri, counts, skipped files, ignored files).
+
+    Every file found under the set's folder is in exactly one of: featurized, skipped (with the
+    reason, from the listing or the workers) or ignored (with the reason, from the listing).
+    """
+    listing = photos.listing
     counters = WorkerCounters.create(spark)
     target = storage.join(run_dir, f"features_{photos.name}.parquet")
     name = f"featurize {photos.name}"
     with (
-        console.stage(name, total=len(photos.photo_paths), done=counters.done),
+        console.stage(name, total=len(listing.paths), done=counters.done),
         placement.step(name, counters.per_task),
-        splits_at_least(spark, partitions),
     ):
-        featurize(photos.frame, payload, model, partitions, counters).write.parquet(target)
+        featurize(photos.frame(spark, partitions), payload, model, counters).write.parquet(target)
     written = spark.read.parquet(target)
     per_label = {row.label: row["count"] for row in written.groupBy("label").count().collect()}
-    skipped = [{"path": path, "reason": reason} for path, reason in sorted(counters.skipped.value.items())]
-    if sum(per_label.values()) + len(skipped) < len(photos.photo_paths):  # Spark's scan drops empty files
-        seen = {row.path for row in written.select("path").collect()} | set(counters.skipped.value)
-        skipped += [{"path": p, "reason": EMPTY_FILE} for p in photos.photo_paths if p not in seen]
+    skipped = [
+        {"path": path, "reason": reason} for path, reason in sorted([*listing.skipped, *counters.skipped.value.items()])
+    ]
     for entry in skipped[:SKIPPED_SHOWN]:
         console.say(f"  skipped {entry['path']}: {entry['reason']}")
     if len(skipped) > SKIPPED_SHOWN:
         console.say(f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (all in report.json)")
     counts = {
         "input": photos.uri,
-        "photos": len(photos.photo_paths),
+        "files": listing.files,
+        "photos": listing.files - len(listing.ignored),
         "featurized": sum(per_label.values()),
         "skipped": len(skipped),
-        "ignored_non_photo_files": len(photos.ignored_paths),
+        "ignored": len(listing.ignored),
+        "ignored_by_reason": dict(Counter(reason for _, reason in listing.ignored).most_common()),
         "photos_per_label": photos.per_label,
         "featurized_per_label": dict(sorted(per_label.items())),
-        "partitions": partitions,
+        "partitions": slices(len(listing.paths), partitions)[1],
         "model_builds": int(counters.builds.value),
-        # Where the workers' time went; the rest of the stage is Spark's (read, Arrow, Parquet, scheduling).
+        # Where the workers' time went; the rest of the stage is Spark's (scheduling, Arrow, Parquet).
         "worker_python_s": round(counters.python_seconds.value, 2),
         "worker_model_s": round(counters.model_seconds.value, 2),
+        "worker_read_wait_s": round(counters.read_wait_seconds.value, 2),
     }
-    return target, counts, [dict(s, set=photos.name) for s in skipped]
+    ignored = [{"path": path, "reason": reason, "set": photos.name} for path, reason in listing.ignored]
+    return target, counts, [dict(s, set=photos.name) for s in skipped], ignored
 
 
 def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> dict[str, Any]:
@@ -224,14 +231,32 @@ def _create_run_dir(spark: SparkSession, run_dir: str, output: str) -> None:
         raise OutputError(f"cannot write to output {output}: {str(error).splitlines()[0]}") from None
 
 
-def _open_sets(spark: SparkSession, console: Console, named_paths: list[tuple[str, str]]) -> list[PhotoSet]:
+def _open_sets(console: Console, named_paths: list[tuple[str, str]]) -> list[PhotoSet]:
     with console.stage("list photos"):
-        sets = [open_photo_set(spark, name, path) for name, path in named_paths]
+        sets = [open_photo_set(name, path) for name, path in named_paths]
     for photos in sets:
+        listing = photos.listing
         console.say(
-            f"  {photos.name}: {len(photos.photo_paths)} photos, {len(photos.per_label)} labels in {photos.uri}"
+            f"  {photos.name}: {listing.files} files in {photos.uri}: {len(listing.paths)} photos to read in "
+            f"{len(photos.per_label)} labels, {len(listing.skipped)} skipped, {len(listing.ignored)} ignored"
         )
+        if listing.unlabelled:
+            console.say(f"  {listing.unlabelled} photos directly in {photos.uri} skipped: not in a <Label>/ folder")
     return sets
+
+
+@dataclass(frozen=True)
+class Featurized:
+    """Every set's features, written once, and the accounting of every file."""
+
+    features: dict[str, str]  # set -> features parquet
+    counts: dict[str, dict[str, Any]]  # set -> its figures (report.json `sets`)
+    skipped: list[dict[str, str]]
+    ignored: list[dict[str, str]]
+
+    @property
+    def builds(self) -> int:
+        return sum(c["model_builds"] for c in self.counts.values())
 
 
 def _featurize_sets(
@@ -242,18 +267,19 @@ def _featurize_sets(
     run_dir: str,
     console: Console,
     placement: Placement,
-) -> tuple[dict[str, str], dict[str, dict[str, Any]], list[dict[str, str]], int]:
-    """Features of every set, written once; returns (parquet per set, counts, skipped, model builds)."""
+) -> Featurized:
     payload = spark.sparkContext.broadcast(model)
-    features, counts, skipped = {}, {}, []
+    done = Featurized({}, {}, [], [])
     for photos in sets:
-        tasks = partitions or default_partitions(len(photos.photo_paths), placement.cores)
-        features[photos.name], counts[photos.name], set_skipped = _featurize_set(
+        tasks = partitions or default_partitions(len(photos.listing.paths), placement.cores)
+        features, counts, skipped, ignored = _featurize_set(
             spark, photos, payload, model, tasks, run_dir, console, placement
         )
-        skipped += set_skipped
+        done.features[photos.name], done.counts[photos.name] = features, counts
+        done.skipped.extend(skipped)
+        done.ignored.extend(ignored)
     payload.unpersist()
-    return features, counts, skipped, sum(c["model_builds"] for c in counts.values())
+    return done
 
 
 def _project_sets(
@@ -349,15 +375,14 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     for path in config.apply:
         named.append((set_name(path, taken), path))
         taken.add(named[-1][0])
-    sets = _open_sets(spark, console, named)
+    sets = _open_sets(console, named)
 
     with console.stage("load model"):
         model = load_driver_payload(spark, config)
     _create_run_dir(spark, run_dir, config.output)
     placement = Placement(spark)
-    features, counts, skipped, builds = _featurize_sets(
-        spark, sets, model, config.partitions, run_dir, console, placement
-    )
+    featurized = _featurize_sets(spark, sets, model, config.partitions, run_dir, console, placement)
+    features, counts = featurized.features, featurized.counts
     if counts[FIT_SET]["featurized"] < 2:
         raise InputError(
             f"PCA needs at least 2 readable photos in {config.input}; "
@@ -387,7 +412,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         with console.stage("cross-validate classifier"):
             cross_validation = cross_validate(pca, labels)
         classifier_info = summary(accuracies, matrices, FIT_SET, accuracies[FIT_SET], cross_validation)
-    model_info = _model_report(model, config.weights, builds)
+    model_info = _model_report(model, config.weights, featurized.builds)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(model_info))
     report = {
@@ -400,7 +425,8 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         "artifacts": _artifacts(spark, config.weights, model),
         "model": model_info,
         "sets": counts,
-        "skipped": skipped,
+        "skipped": featurized.skipped,
+        "ignored": featurized.ignored,
         "pca": {
             "fit_set": FIT_SET,
             "k": fit.k,
@@ -464,12 +490,11 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
     for path in config.inputs:
         named.append((set_name(path, taken), path))
         taken.add(named[-1][0])
-    sets = _open_sets(spark, console, named)
+    sets = _open_sets(console, named)
     _create_run_dir(spark, run_dir, output)
     placement = Placement(spark)
-    features, counts, skipped, builds = _featurize_sets(
-        spark, sets, source.model, config.partitions, run_dir, console, placement
-    )
+    featurized = _featurize_sets(spark, sets, source.model, config.partitions, run_dir, console, placement)
+    features, counts = featurized.features, featurized.counts
     pca = source.report["pca"]
     _project_sets(spark, source.pca, pca["k"], features, run_dir, console, counts, placement)
     classifier_info = None
@@ -493,9 +518,10 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "parameters": asdict(config),
         "versions": versions(),
         "artifacts": _artifacts(spark, storage.join(source.uri, source.report["model"]["file"]), source.model),
-        "model": dict(source.report["model"], builds_on_workers=builds),
+        "model": dict(source.report["model"], builds_on_workers=featurized.builds),
         "sets": counts,
-        "skipped": skipped,
+        "skipped": featurized.skipped,
+        "ignored": featurized.ignored,
         "pca": dict(pca, fit_set=f"{pca['fit_set']} of {source.uri}"),
         "classifier": classifier_info,
         "placement": placement.report(),
