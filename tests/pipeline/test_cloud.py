@@ -13,6 +13,7 @@ from infra import orchestration
 from pipeline.cli import main
 from pipeline.cloud import command, runs
 from pipeline.cloud import stack as cloud_stack
+from pipeline.cloud.errors import CloudError
 from pipeline.cloud.stack import NEEDED_OUTPUTS, connect
 from pipeline.deployment import STACK_NAME
 from pipeline.execution_input import ERROR
@@ -224,21 +225,25 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
     assert code == 2 and "already" in err
 
 
-def test_the_state_machine_refuses_what_the_client_refuses_in_the_same_words(deployed, photos, capsys) -> None:
+@pytest.mark.parametrize(
+    "request_",
+    [runs.RunRequest(image_size=8, run_id="tiny"), runs.RunRequest(apply=("validation/", "s3://elsewhere/x/"))],
+    ids=["image size", "apply outside the bucket"],
+)
+def test_the_state_machine_refuses_what_the_client_refuses_in_the_same_words(deployed, photos, request_, capsys):
     """The input the client would have sent, sent anyway (as from the console): the state machine fails it at
     once with the message the client printed, starts nothing, and the client reports it as such."""
     upload_both(capsys, photos)
-    code, _, err = cloud(capsys, "start", "--image-size", "8", "--run-id", "tiny")
-    assert code == 2
     stack = connect(STACK_NAME, REGION)
-    body = runs.execution_input(stack, runs.RunRequest(image_size=8), "tiny")
+    with pytest.raises(CloudError) as refused:
+        runs.start(stack, request_)
+    body = runs.execution_input(stack, request_, "sent-anyway")
     sfn = deployed.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=deployed.state_machine_arn, name="tiny", input=json.dumps(body))
+    arn = sfn.start_execution(stateMachineArn=deployed.state_machine_arn, name="sent-anyway", input=json.dumps(body))
     execution = command.wait(stack, sfn.describe_execution(executionArn=arn["executionArn"]), 0.05, io.StringIO())
-    assert (execution["status"], execution["error"]) == ("FAILED", ERROR)
-    assert err == f"error: {execution['cause']}\n"
-    code, out, _ = cloud(capsys, "status", "tiny")
-    assert code == 1 and f"cause: {ERROR}: {execution['cause']}" in out and "the job never started" in out
+    assert (execution["status"], execution["error"], execution["cause"]) == ("FAILED", ERROR, str(refused.value))
+    code, out, _ = cloud(capsys, "status", "sent-anyway")
+    assert code == 1 and f"cause: {ERROR}: {refused.value}" in out and "the job never started" in out
     assert deployed.job.calls == []  # nothing started: not even the application
 
 
