@@ -10,6 +10,7 @@ only), which botocore's retry mode must absorb. Used by the read-path tests and 
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -30,14 +31,14 @@ SLOW_DOWN = (
 class DelayProxy:
     """A TCP proxy on 127.0.0.1 that delays every HTTP request by `delay_s` (settable while it runs)."""
 
-    def __init__(self, upstream: tuple[str, int], delay_s: float = 0.0, fail_every: int = 0) -> None:
+    def __init__(self, upstream: tuple[str, int], delay_s: float = 0.0, fail_every: int = 0, port: int = 0) -> None:
         self.upstream = upstream
         self.delay_s = delay_s
         self.fail_every = fail_every  # answer every n-th GET with 503 SlowDown (0: never)
         self.requests = self.gets = self.refused = 0  # all requests, GetObject requests, 503s answered
         self.held = self.most_held = 0
         self._lock = threading.Lock()
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = socket.create_server(("127.0.0.1", port))
         self.port = self._server.getsockname()[1]
         self._open: set[socket.socket] = set()
         self._running = True
@@ -126,6 +127,7 @@ def moto_server() -> Iterator[tuple[str, int]]:
     """moto's S3 server on 127.0.0.1, a free port: (host, port)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -135,10 +137,11 @@ def moto_server() -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def delayed_s3(delay_s: float = 0.0, fail_every: int = 0) -> Iterator[DelayProxy]:
-    """moto's S3 behind a DelayProxy; point clients at `proxy.endpoint` (e.g. AWS_ENDPOINT_URL_S3)."""
+def delayed_s3(delay_s: float = 0.0, fail_every: int = 0, port: int = 0) -> Iterator[DelayProxy]:
+    """moto's S3 behind a DelayProxy (on `port`, or a free one); point clients at `proxy.endpoint`
+    (e.g. AWS_ENDPOINT_URL_S3)."""
     with moto_server() as address:
-        proxy = DelayProxy(address, delay_s, fail_every)
+        proxy = DelayProxy(address, delay_s, fail_every, port)
         try:
             yield proxy
         finally:

@@ -59,20 +59,6 @@ def zoo(jpeg: bytes) -> dict[str, bytes]:
     }
 
 
-def twelve_megapixel_jpeg(seed: int = 0) -> bytes:
-    """A 4000 x 3000 JPEG of the size phones write (about 9 MB: a gradient under coarse noise)."""
-    rng = np.random.default_rng(seed)
-    gradient = np.linspace(0, 150, 4000, dtype=np.float32)[None, :, None] + np.linspace(0, 50, 3000)[:, None, None]
-    pixels = (gradient + rng.integers(0, 100, (3000, 4000, 3), dtype=np.uint8)).clip(0, 255).astype(np.uint8)
-    return _encode_jpeg(Image.fromarray(pixels), quality=92)
-
-
-def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
 def write_zoo(folder: Path, jpeg: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in zoo(jpeg).items():

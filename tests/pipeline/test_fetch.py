@@ -11,10 +11,10 @@ import time
 
 import pytest
 
+from bench.memory import twelve_megapixel_jpeg
 from bench.s3_stand_in import DelayProxy
 from pipeline.fetch import AHEAD_PER_THREAD, read_ahead, read_photo
 from tests.conftest import REPO
-from tests.pipeline.photo_zoo import twelve_megapixel_jpeg
 
 
 class Recorder:
