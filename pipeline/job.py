@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import tempfile
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,9 +18,8 @@ from pyspark.sql import functions as F
 
 from pipeline import s3, storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
-from pipeline.cluster import Placement, default_partitions
+from pipeline.cluster import Placement
 from pipeline.csv_output import write_csv
-from pipeline.featurize import WorkerCounters, featurize
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
@@ -41,14 +39,13 @@ from pipeline.model import (
 )
 from pipeline.progress import Console
 from pipeline.provenance import running_code, running_environment
-from pipeline.read import InputError, PhotoSet, open_photo_set, set_name, slices
+from pipeline.read import InputError, set_name
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
+from pipeline.sets import featurize_sets, open_sets
 
 DEFAULT_IMAGE_SIZE = 224
 FIT_SET = "train"
-SKIPPED_SHOWN = 10
-"""Unreadable photos named on the console per set; report.json lists them all."""
 PROJECTION_POINTS = 5000
 """Photos drawn in the report's 2-D plot; more only blur it."""
 
@@ -145,60 +142,6 @@ def _read_tflite_file(spark: SparkSession, config: RunConfig) -> ModelPayload:
     return tflite_payload(storage.read_bytes(spark, uri), config.image_size, preprocessing, sidecar, config.weights)
 
 
-def _featurize_set(
-    spark: SparkSession,
-    photos: PhotoSet,
-    payload,
-    model: ModelPayload,
-    partitions: int,
-    run_dir: str,
-    console: Console,
-    placement: Placement,
-) -> tuple[str, dict[str, Any], list[dict[str, str]], list[dict[str, str]]]:
-    """Embed one set once, write its features; returns (features uri, counts, skipped files, ignored files).
-
-    Every file found under the set's folder is in exactly one of: featurized, skipped (with the
-    reason, from the listing or the workers) or ignored (with the reason, from the listing).
-    """
-    listing = photos.listing
-    counters = WorkerCounters.create(spark)
-    target = storage.join(run_dir, f"features_{photos.name}.parquet")
-    name = f"featurize {photos.name}"
-    with (
-        console.stage(name, total=len(listing.paths), done=counters.done),
-        placement.step(name, counters.per_task),
-    ):
-        featurize(photos.frame(spark, partitions), payload, model, counters).write.parquet(target)
-    written = spark.read.parquet(target)
-    per_label = {row.label: row["count"] for row in written.groupBy("label").count().collect()}
-    skipped = [
-        {"path": path, "reason": reason} for path, reason in sorted([*listing.skipped, *counters.skipped.value.items()])
-    ]
-    for entry in skipped[:SKIPPED_SHOWN]:
-        console.say(f"  skipped {entry['path']}: {entry['reason']}")
-    if len(skipped) > SKIPPED_SHOWN:
-        console.say(f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (all in report.json)")
-    counts = {
-        "input": photos.uri,
-        "files": listing.files,
-        "photos": listing.files - len(listing.ignored),
-        "featurized": sum(per_label.values()),
-        "skipped": len(skipped),
-        "ignored": len(listing.ignored),
-        "ignored_by_reason": dict(Counter(reason for _, reason in listing.ignored).most_common()),
-        "photos_per_label": photos.per_label,
-        "featurized_per_label": dict(sorted(per_label.items())),
-        "partitions": slices(len(listing.paths), partitions)[1],
-        "model_builds": int(counters.builds.value),
-        # Where the workers' time went; the rest of the stage is Spark's (scheduling, Arrow, Parquet).
-        "worker_python_s": round(counters.python_seconds.value, 2),
-        "worker_model_s": round(counters.model_seconds.value, 2),
-        "worker_read_wait_s": round(counters.read_wait_seconds.value, 2),
-    }
-    ignored = [{"path": path, "reason": reason, "set": photos.name} for path, reason in listing.ignored]
-    return target, counts, [dict(s, set=photos.name) for s in skipped], ignored
-
-
 def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> dict[str, Any]:
     """pca_<name>.parquet, then pca_<name>.csv from it (written by every task, see csv_output)."""
     parquet = storage.join(run_dir, f"pca_{name}.parquet")
@@ -229,57 +172,6 @@ def _create_run_dir(spark: SparkSession, run_dir: str, output: str) -> None:
         storage.make_dirs(spark, run_dir)
     except Exception as error:  # Py4J wraps the Java IOException
         raise OutputError(f"cannot write to output {output}: {str(error).splitlines()[0]}") from None
-
-
-def _open_sets(console: Console, named_paths: list[tuple[str, str]]) -> list[PhotoSet]:
-    with console.stage("list photos"):
-        sets = [open_photo_set(name, path) for name, path in named_paths]
-    for photos in sets:
-        listing = photos.listing
-        console.say(
-            f"  {photos.name}: {listing.files} files in {photos.uri}: {len(listing.paths)} photos to read in "
-            f"{len(photos.per_label)} labels, {len(listing.skipped)} skipped, {len(listing.ignored)} ignored"
-        )
-        if listing.unlabelled:
-            console.say(f"  {listing.unlabelled} photos directly in {photos.uri} skipped: not in a <Label>/ folder")
-    return sets
-
-
-@dataclass(frozen=True)
-class Featurized:
-    """Every set's features, written once, and the accounting of every file."""
-
-    features: dict[str, str]  # set -> features parquet
-    counts: dict[str, dict[str, Any]]  # set -> its figures (report.json `sets`)
-    skipped: list[dict[str, str]]
-    ignored: list[dict[str, str]]
-
-    @property
-    def builds(self) -> int:
-        return sum(c["model_builds"] for c in self.counts.values())
-
-
-def _featurize_sets(
-    spark: SparkSession,
-    sets: list[PhotoSet],
-    model: ModelPayload,
-    partitions: int | None,
-    run_dir: str,
-    console: Console,
-    placement: Placement,
-) -> Featurized:
-    payload = spark.sparkContext.broadcast(model)
-    done = Featurized({}, {}, [], [])
-    for photos in sets:
-        tasks = partitions or default_partitions(len(photos.listing.paths), placement.cores)
-        features, counts, skipped, ignored = _featurize_set(
-            spark, photos, payload, model, tasks, run_dir, console, placement
-        )
-        done.features[photos.name], done.counts[photos.name] = features, counts
-        done.skipped.extend(skipped)
-        done.ignored.extend(ignored)
-    payload.unpersist()
-    return done
 
 
 def _project_sets(
@@ -375,13 +267,13 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     for path in config.apply:
         named.append((set_name(path, taken), path))
         taken.add(named[-1][0])
-    sets = _open_sets(console, named)
+    sets = open_sets(console, named)
 
     with console.stage("load model"):
         model = load_driver_payload(spark, config)
     _create_run_dir(spark, run_dir, config.output)
     placement = Placement(spark)
-    featurized = _featurize_sets(spark, sets, model, config.partitions, run_dir, console, placement)
+    featurized = featurize_sets(spark, sets, model, config.partitions, run_dir, console, placement)
     features, counts = featurized.features, featurized.counts
     if counts[FIT_SET]["featurized"] < 2:
         raise InputError(
@@ -490,10 +382,10 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
     for path in config.inputs:
         named.append((set_name(path, taken), path))
         taken.add(named[-1][0])
-    sets = _open_sets(console, named)
+    sets = open_sets(console, named)
     _create_run_dir(spark, run_dir, output)
     placement = Placement(spark)
-    featurized = _featurize_sets(spark, sets, source.model, config.partitions, run_dir, console, placement)
+    featurized = featurize_sets(spark, sets, source.model, config.partitions, run_dir, console, placement)
     features, counts = featurized.features, featurized.counts
     pca = source.report["pca"]
     _project_sets(spark, source.pca, pca["k"], features, run_dir, console, counts, placement)
