@@ -42,7 +42,7 @@ def cpu() -> str:
 def make_parquet(spark, target: str, rows: int, k: int) -> None:
     from pyspark.sql import functions as F
 
-    from pipeline.read import default_partitions
+    from pipeline.cluster import default_partitions
 
     partitions = default_partitions(rows, spark.sparkContext.defaultParallelism)
     label = F.element_at(F.array(*map(F.lit, LABELS)), (F.col("id") % len(LABELS) + 1).cast("int"))

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
-from pyspark import Accumulator, AccumulatorParam, Broadcast
+from pyspark import Accumulator, AccumulatorParam, Broadcast, TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
@@ -46,13 +46,13 @@ def featurize_batch(paths: list[str], contents: list[bytes], embed: Embedder, si
     return pd.DataFrame({"label": labels, "features": features, "error": errors})
 
 
-def cached_embedder(payload: Broadcast, fingerprint: str, builds: Accumulator) -> Embedder:
-    """Build the model on first use in this worker; `builds` counts how often that happens."""
-    if fingerprint not in _EMBEDDERS:
+def cached_embedder(payload: Broadcast, fingerprint: str) -> tuple[Embedder, bool]:
+    """This worker's model, built on first use; and whether this call built it."""
+    built = fingerprint not in _EMBEDDERS
+    if built:
         _EMBEDDERS.clear()
         _EMBEDDERS[fingerprint] = build_embedder(payload.value)
-        builds.add(1)
-    return _EMBEDDERS[fingerprint]
+    return _EMBEDDERS[fingerprint], built
 
 
 def timed(embed: Embedder, seconds: Accumulator) -> Embedder:
@@ -78,6 +78,21 @@ class _Reasons(AccumulatorParam):
         return value1
 
 
+class _PerTask(AccumulatorParam):
+    """Sums {task attempt id: (photos, model builds)}; Spark keeps only successful attempts' updates."""
+
+    def zero(self, value: dict[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
+        return {}
+
+    def addInPlace(
+        self, value1: dict[int, tuple[int, int]], value2: dict[int, tuple[int, int]]
+    ) -> dict[int, tuple[int, int]]:
+        for task, (photos, builds) in value2.items():
+            before = value1.get(task, (0, 0))
+            value1[task] = (before[0] + photos, before[1] + builds)
+        return value1
+
+
 @dataclass(frozen=True)
 class WorkerCounters:
     """What the workers report back (accumulators: updated as tasks finish)."""
@@ -87,6 +102,7 @@ class WorkerCounters:
     python_seconds: Accumulator  # time in the UDF: decoding, the model, building the result
     model_seconds: Accumulator  # of which in the model
     skipped: Accumulator  # {path: reason} of the photos that could not be decoded
+    per_task: Accumulator  # {task attempt id: (photos, model builds)}: mapped to executors by pipeline.cluster
 
     @staticmethod
     def create(spark: SparkSession) -> WorkerCounters:
@@ -97,6 +113,7 @@ class WorkerCounters:
             context.accumulator(0.0),
             context.accumulator(0.0),
             context.accumulator({}, _Reasons()),
+            context.accumulator({}, _PerTask()),
         )
 
 
@@ -112,9 +129,13 @@ def featurize(
 
     @pandas_udf(FEATURIZED_SCHEMA)
     def extract(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
+        task = TaskContext.get().taskAttemptId()
         for paths, contents in batches:
             started = time.perf_counter()
-            embed = timed(cached_embedder(payload, fingerprint, counters.builds), counters.model_seconds)
+            embedder, built = cached_embedder(payload, fingerprint)
+            counters.builds.add(int(built))
+            counters.per_task.add({task: (len(paths), int(built))})
+            embed = timed(embedder, counters.model_seconds)
             result = featurize_batch(paths.tolist(), contents.tolist(), embed, size)
             failed = result["error"].notna().to_numpy()
             if failed.any():

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from pipeline import s3, storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
+from pipeline.cluster import Placement, default_partitions
 from pipeline.csv_output import write_csv
 from pipeline.featurize import WorkerCounters, featurize
 from pipeline.images import EMPTY_FILE
@@ -40,7 +41,7 @@ from pipeline.model import (
 )
 from pipeline.progress import Console
 from pipeline.provenance import running_code, running_environment
-from pipeline.read import InputError, PhotoSet, default_partitions, open_photo_set, set_name
+from pipeline.read import InputError, PhotoSet, open_photo_set, set_name, splits_at_least
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
 
@@ -152,11 +153,17 @@ def _featurize_set(
     partitions: int,
     run_dir: str,
     console: Console,
+    placement: Placement,
 ) -> tuple[str, dict[str, Any], list[dict[str, str]]]:
     """Embed one set once, write its features, return (features uri, counts, skipped files)."""
     counters = WorkerCounters.create(spark)
     target = storage.join(run_dir, f"features_{photos.name}.parquet")
-    with console.stage(f"featurize {photos.name}", total=len(photos.photo_paths), done=counters.done):
+    name = f"featurize {photos.name}"
+    with (
+        console.stage(name, total=len(photos.photo_paths), done=counters.done),
+        placement.step(name, counters.per_task),
+        splits_at_least(spark, partitions),
+    ):
         featurize(photos.frame, payload, model, partitions, counters).write.parquet(target)
     written = spark.read.parquet(target)
     per_label = {row.label: row["count"] for row in written.groupBy("label").count().collect()}
@@ -234,15 +241,15 @@ def _featurize_sets(
     partitions: int | None,
     run_dir: str,
     console: Console,
+    placement: Placement,
 ) -> tuple[dict[str, str], dict[str, dict[str, Any]], list[dict[str, str]], int]:
     """Features of every set, written once; returns (parquet per set, counts, skipped, model builds)."""
     payload = spark.sparkContext.broadcast(model)
-    cores = spark.sparkContext.defaultParallelism
     features, counts, skipped = {}, {}, []
     for photos in sets:
-        tasks = partitions or default_partitions(len(photos.photo_paths), cores)
+        tasks = partitions or default_partitions(len(photos.photo_paths), placement.cores)
         features[photos.name], counts[photos.name], set_skipped = _featurize_set(
-            spark, photos, payload, model, tasks, run_dir, console
+            spark, photos, payload, model, tasks, run_dir, console, placement
         )
         skipped += set_skipped
     payload.unpersist()
@@ -257,10 +264,11 @@ def _project_sets(
     run_dir: str,
     console: Console,
     counts: dict[str, dict[str, Any]],
+    placement: Placement,
 ) -> None:
     """Project every set; what each CSV file holds goes to the set's `csv` in `counts`."""
     for name, uri in features.items():
-        with console.stage(f"project {name}"):
+        with console.stage(f"project {name}"), placement.step(f"project {name}"):
             counts[name]["csv"] = _write_projection(spark, project(pca, spark.read.parquet(uri)), k, run_dir, name)
 
 
@@ -346,19 +354,22 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     with console.stage("load model"):
         model = load_driver_payload(spark, config)
     _create_run_dir(spark, run_dir, config.output)
-    features, counts, skipped, builds = _featurize_sets(spark, sets, model, config.partitions, run_dir, console)
+    placement = Placement(spark)
+    features, counts, skipped, builds = _featurize_sets(
+        spark, sets, model, config.partitions, run_dir, console, placement
+    )
     if counts[FIT_SET]["featurized"] < 2:
         raise InputError(
             f"PCA needs at least 2 readable photos in {config.input}; "
             f"{counts[FIT_SET]['featurized']} of {counts[FIT_SET]['photos']} could be decoded (see the reasons above)"
         )
 
-    with console.stage("fit PCA"):
+    with console.stage("fit PCA"), placement.step("fit PCA"):
         variance = config.variance if config.components is None else None
         fit = fit_pca(spark.read.parquet(features[FIT_SET]), variance, config.components)
         fit.model.save(storage.join(run_dir, "pca_model"))
     console.say(f"  k = {fit.k} components explain {sum(fit.explained_variance):.1%} of the variance")
-    _project_sets(spark, fit.model, fit.k, features, run_dir, console, counts)
+    _project_sets(spark, fit.model, fit.k, features, run_dir, console, counts, placement)
 
     classifier_info = None
     with console.stage("fit classifier"):
@@ -399,6 +410,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
             "spectrum": fit.spectrum,
         },
         "classifier": classifier_info,
+        "placement": placement.report(),
     }
     return _finish(spark, run_dir, report, FIT_SET, console)
 
@@ -454,9 +466,12 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         taken.add(named[-1][0])
     sets = _open_sets(spark, console, named)
     _create_run_dir(spark, run_dir, output)
-    features, counts, skipped, builds = _featurize_sets(spark, sets, source.model, config.partitions, run_dir, console)
+    placement = Placement(spark)
+    features, counts, skipped, builds = _featurize_sets(
+        spark, sets, source.model, config.partitions, run_dir, console, placement
+    )
     pca = source.report["pca"]
-    _project_sets(spark, source.pca, pca["k"], features, run_dir, console, counts)
+    _project_sets(spark, source.pca, pca["k"], features, run_dir, console, counts, placement)
     classifier_info = None
     if source.classifier is not None:
         with console.stage("classify"):
@@ -483,6 +498,7 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "skipped": skipped,
         "pca": dict(pca, fit_set=f"{pca['fit_set']} of {source.uri}"),
         "classifier": classifier_info,
+        "placement": placement.report(),
     }
     return _finish(spark, run_dir, report, named[0][0], console)
 

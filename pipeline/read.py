@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -13,9 +14,6 @@ from pyspark.sql import functions as F
 
 from pipeline import storage
 from pipeline.images import PHOTO_PATTERN, is_photo, label_from_path
-
-PHOTOS_PER_TASK = 1000
-"""Upper bound of photos per Spark task: enough to amortise a task, small enough for progress."""
 
 
 class InputError(ValueError):
@@ -57,14 +55,23 @@ def as_scanned(uri: str) -> str:
     return "file:/" + raw[len("file:///") :] if raw.startswith("file:///") else raw
 
 
-def default_partitions(photos: int, cores: int, per_task: int = PHOTOS_PER_TASK) -> int:
-    """A multiple of the cores (full waves), each task at most `per_task` photos.
+@contextmanager
+def splits_at_least(spark: SparkSession, partitions: int) -> Iterator[None]:
+    """Scans started inside split the files into at least about `partitions` parts, then coalesced.
 
-    binaryFile alone makes dozens of tiny partitions for small photos; each costs a
-    task and, without reuse, a model build, so the job coalesces to this number.
+    binaryFile splits by bytes and, by default, for the cores registered when the scan starts: on a
+    cluster whose executors are still arriving, a few hundred photos would make fewer tasks than cores.
     """
-    cores = max(1, cores)
-    return cores * max(1, math.ceil(photos / (cores * per_task)))
+    key = "spark.sql.files.minPartitionNum"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, str(partitions))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def set_name(path: str, taken: set[str]) -> str:

@@ -114,6 +114,34 @@ def _bars(per_label: dict[str, int]) -> str:
     return _table(["label", "photos", ""], rows, "bars")
 
 
+def _placement_html(placement: dict[str, Any] | None) -> str:
+    """Where the work ran, as measured: master, executors with their cores, tasks (and photos) per executor."""
+    if not placement:
+        return ""
+    executors = [
+        [_e(e["id"]), _e(e["host"]), _e(e["cores"])] if "id" in e else [_e(e["error"]), "", ""]
+        for e in placement["executors"]
+    ]
+    steps = []
+    for step, measured in placement["steps"].items():
+        if "error" in measured:
+            steps.append([_e(step), _e(measured["error"]), "", "", ""])
+        for executor, counts in measured.get("executors", {}).items():
+            steps.append(
+                [
+                    _e(v)
+                    for v in (step, executor, counts["tasks"], counts.get("photos", ""), counts.get("model_builds", ""))
+                ]
+            )
+    sized = placement.get("sized_for_cores")
+    sizing = f", work sized for {sized} cores ({placement['cores_from']})" if sized else ""
+    return f"""<h2>Where the work ran</h2>
+<p>Master <code>{_e(placement["master"])}</code>, started by {_e(placement["started_by"] + sizing)}.
+Tasks per executor as Spark's status store recorded them; photos and model builds as the workers counted them.</p>
+{_table(["executor", "host", "cores"], executors)}
+{_table(["step", "executor", "tasks", "photos", "model builds"], steps)}"""
+
+
 def _artifacts_html(artifacts: dict[str, Any] | None) -> str:
     """What the run used: code, environment and model, by digest and location."""
     if not artifacts:
@@ -241,6 +269,7 @@ the photos of {_e(pca["fit_set"])} ({_e(model["weights"])} weights, {model["imag
 <h2>Skipped files ({len(skipped)})</h2>{_table(["file", "reason"], skipped) if skipped else "<p>None.</p>"}
 <h2>Files written</h2><p>Under {_e(report["run_dir"])}; then this page, report.json and, last, _SUCCESS.</p>
 {_table(["path", "files", "size"], files)}
+{_placement_html(report.get("placement"))}
 <h2>Time per stage</h2>{_table(["stage", "time"], stages)}
 {_artifacts_html(report.get("artifacts"))}</body></html>"""
     return page.encode("utf-8")

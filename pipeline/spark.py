@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 ARROW_BATCH_ROWS = 256
@@ -43,31 +43,57 @@ def check_java() -> None:
         )
 
 
-def create_session(app_name: str = "fruit-features") -> SparkSession:
-    """A session for `python -m pipeline` (local mode) or spark-submit (EMR Serverless).
+def submitted() -> bool:
+    """True when spark-submit started this driver (EMR Serverless, YARN, Kubernetes, standalone...).
 
-    Under spark-submit the master and resources come from the submitter; run directly,
-    the job uses every local core.
+    spark-submit starts the JVM first and hands the Python driver its gateway through these
+    variables; a `SparkConf()` made before the gateway exists reads nothing of what spark-submit
+    was given (its master included), so the environment is the only early sign.
     """
-    conf = SparkConf()
-    builder = SparkSession.builder.appName(app_name)
-    if not conf.contains("spark.master"):
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def local_defaults() -> dict[str, str]:
+    """What `python -m pipeline` gets when started directly: every local core, UI off."""
+    return {
+        "spark.master": os.environ.get("PIPELINE_SPARK_MASTER", "local[*]"),
+        "spark.driver.memory": os.environ.get("PIPELINE_DRIVER_MEMORY", "2g"),
+        "spark.driver.extraJavaOptions": LOCAL_JVM_OPTIONS,
+        # Executors exist only with PIPELINE_SPARK_MASTER=local-cluster[...]: the same JVM as the driver.
+        "spark.executor.extraJavaOptions": LOCAL_JVM_OPTIONS,
+        "spark.ui.enabled": "false",
+    }
+
+
+def job_defaults() -> dict[str, str]:
+    """Settings of this workload, wherever it runs; a submitter's own value wins."""
+    return {
+        **{f"spark.executorEnv.{name}": value for name, value in SINGLE_THREAD_ENV.items()},
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+    }
+
+
+def create_session(app_name: str = "fruit-features") -> SparkSession:
+    """A session for `python -m pipeline` (local mode) or spark-submit (EMR Serverless and any cluster).
+
+    Under spark-submit the master, resources and UI are the submitter's, untouched; started
+    directly, the job runs in local mode with the defaults measured on a laptop.
+    """
+    builder = SparkSession.builder
+    if submitted():
+        SparkContext._ensure_initialized()  # joins spark-submit's JVM, so that SparkConf() sees its settings
+        given = SparkConf()
+        settings = {key: value for key, value in job_defaults().items() if not given.contains(key)}
+    else:
         check_java()
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = (
-            builder.master(os.environ.get("PIPELINE_SPARK_MASTER", "local[*]"))
-            .config("spark.driver.memory", os.environ.get("PIPELINE_DRIVER_MEMORY", "2g"))
-            .config("spark.driver.extraJavaOptions", LOCAL_JVM_OPTIONS)
-            .config("spark.ui.enabled", "false")
-        )
-    for name, value in SINGLE_THREAD_ENV.items():
-        builder = builder.config(f"spark.executorEnv.{name}", value)
-    session = (
-        builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+        builder = builder.appName(app_name)
+        settings = {**local_defaults(), **job_defaults()}
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

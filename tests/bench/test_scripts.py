@@ -118,3 +118,12 @@ def test_cost_counts_s3_requests_one_get_per_photo_and_a_list_per_thousand_keys(
 def test_a_slow_get_lengthens_the_run_it_is_billed_for():
     quick, waiting = run_resources(90_000, 69.0, 3), run_resources(90_000, 69.0, 3, s3_get_wait_s=0.05)
     assert waiting["vcpu_hours"] > quick["vcpu_hours"]
+
+
+def test_cluster_benchmark_compares_local_cluster_with_local_mode(few_photos, weights):
+    command = [sys.executable, "bench/cluster.py", "--input", str(few_photos), "--weights", weights]
+    result = last_json(command + ["--image-size", "32", "--runs", "1"])
+    local, cluster = result["rows"]
+    assert local["master"] == "local[2]" and cluster["master"].startswith("local-cluster[2,1,")
+    assert local["photos"] == cluster["photos"] == 15 and result["cluster_vs_local"] > 0
+    assert "driver" not in cluster["tasks_photos_per_executor"]

@@ -1,14 +1,6 @@
 import pytest
 
-from pipeline.read import as_scanned, default_partitions, set_name
-
-
-@pytest.mark.parametrize(
-    "photos,cores,expected",
-    [(30, 2, 2), (5107, 2, 6), (1, 8, 8), (90_000, 2, 90), (90_000, 64, 128), (0, 2, 2)],
-)
-def test_partitions_are_full_waves_of_bounded_tasks(photos, cores, expected):
-    assert default_partitions(photos, cores) == expected
+from pipeline.read import as_scanned, set_name
 
 
 def test_set_names_are_short_safe_and_unique():
