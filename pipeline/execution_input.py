@@ -283,14 +283,18 @@ ARGUMENT_ORDER = {
 }
 
 
-def defaults(places: Places, *, image_size: int, variance: float) -> dict[str, Any]:
-    """What a field is when the execution input leaves it out (`run_id`: the execution name)."""
+def defaults(places: Places, *, image_size: int | None = None, variance: float | None = None) -> dict[str, Any]:
+    """What a field is when the execution input leaves it out (`run_id`: the execution name).
+
+    `image_size` and `variance` default to the stack's CDK context: a client that does not
+    know it leaves them out (None), and the state machine fills them in.
+    """
+    known = {"image_size": image_size, "variance": variance}
     return {
         "command": COMMANDS[0],
         "input": places.root("input") + DEFAULT_INPUT_PREFIX,
         "output": places.root("runs"),
-        "image_size": image_size,
-        "variance": variance,
+        **{name: value for name, value in known.items() if value is not None},
     }
 
 

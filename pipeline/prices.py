@@ -60,7 +60,8 @@ def billed(job_run: dict[str, Any], region: str | None = None, architecture: str
     """Price a GetJobRun `jobRun` record; the region defaults to the one in its ARN. None before billing.
 
     The record may come from boto3 (camelCase: billedResourceUtilization.vCPUHour) or from a
-    Step Functions SDK integration, which capitalises every name (BilledResourceUtilization.VCPUHour).
+    Step Functions SDK integration, which capitalises every name (BilledResourceUtilization.VCpuHour
+    in job_run.json): names are read whatever their case.
     """
     usage = api_field(job_run, "billedResourceUtilization")
     if not isinstance(usage, dict):
@@ -78,8 +79,22 @@ def billed(job_run: dict[str, Any], region: str | None = None, architecture: str
 
 
 def api_field(record: dict[str, Any], name: str) -> Any:
-    """record[name] under the API's camelCase name or the capitalised one Step Functions returns."""
-    return record.get(name, record.get(name[0].upper() + name[1:]))
+    """record[name] whatever the case of its letters; None when absent.
+
+    boto3 uses the API's camelCase names (vCPUHour); Step Functions' SDK integrations
+    capitalise them, and not letter for letter (VCpuHour, MemoryGbHour as moto converts them).
+    """
+    if name in record:
+        return record[name]
+    wanted = name.lower()
+    return next((value for key, value in record.items() if isinstance(key, str) and key.lower() == wanted), None)
+
+
+def api_path(record: Any, *names: str) -> Any:
+    """record[a][b]... by `api_field`; None when any step is absent or not an object."""
+    for name in names:
+        record = api_field(record, name) if isinstance(record, dict) else None
+    return record
 
 
 def _arn_region(arn: str) -> str | None:

@@ -31,6 +31,11 @@ IMAGENET_UNAVAILABLE = (
     "download them (offline?); quality tests skipped, mechanics still tested with seeded weights"
 )
 
+# The infra tests' helpers (infra_synth, infra_asl, sfn_moto) are plain modules there; the cloud
+# client's tests use them too.
+if str(REPO / "tests" / "infra") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests" / "infra"))
+
 # The pinned Node (package.json) for jsii and the CDK CLI, also when pytest is started by hand.
 if NODE_BIN.is_dir():
     os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{os.environ['PATH']}"
@@ -112,8 +117,6 @@ def copy_sample(target: Path, per_label: int, labels: int | None = None) -> Path
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory):
     """One synthesis of the whole CDK app per session (jsii is slow): the infra tests and the cloud client's."""
-    if str(REPO / "tests" / "infra") not in sys.path:  # where the infra tests' helpers live
-        sys.path.insert(0, str(REPO / "tests" / "infra"))
     from infra_synth import synthesize
 
     return synthesize(tmp_path_factory.mktemp("synth"))

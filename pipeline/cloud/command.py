@@ -18,6 +18,8 @@ from pipeline.cloud import jobs, runs
 from pipeline.cloud.errors import CloudError, Exit, from_aws
 from pipeline.cloud.stack import Stack, connect, s3_uri, split_s3_uri
 from pipeline.deployment import DEFAULT_REGION, STACK_NAME
+from pipeline.execution_input import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
+from pipeline.prices import api_field
 
 POLL_SECONDS = 10.0
 TAIL_LINES = 30
@@ -47,13 +49,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     upload = verbs.add_parser("upload", parents=common, help="send a photo folder to the input bucket")
     upload.add_argument("folder", metavar="DIR", help="local folder of <Label>/<photo>.jpg")
-    upload.add_argument("--prefix", default=runs.DEFAULT_INPUT_PREFIX, help="folder in the input bucket (train/)")
+    upload.add_argument(
+        "--prefix", default=DEFAULT_INPUT_PREFIX, help=f"folder in the input bucket ({DEFAULT_INPUT_PREFIX})"
+    )
     upload.set_defaults(verb_handler=_upload)
 
     start = verbs.add_parser("start", parents=common, help="start a run (an execution of the state machine)")
     start.add_argument(
         "--input",
-        help=f"photos to fit on: a prefix of the input bucket or s3:// URI in it (default {runs.DEFAULT_INPUT_PREFIX})",
+        help=f"photos to fit on (or to project with --transform): a prefix of the input bucket or s3:// URI in it "
+        f"(default {DEFAULT_INPUT_PREFIX})",
     )
     start.add_argument(
         "--apply",
@@ -66,7 +71,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     start.add_argument("--image-size", type=int, help="pixels per side fed to the model (stack default: 224)")
     start.add_argument("--variance", type=float, help="share of variance kept by PCA (stack default: 0.95)")
     start.add_argument("--run-id", help="name of the run and of its results folder (default: UTC timestamp)")
-    start.add_argument("--transform", metavar="RUN", help="project --input with the finished run RUN instead")
+    start.add_argument(
+        "--transform", metavar="RUN", help="project --input with the finished run RUN (run id or s3:// folder) instead"
+    )
     start.add_argument("--wait", action="store_true", help="follow the run to its end, then print its cost")
     start.add_argument("--poll", type=float, default=POLL_SECONDS, help=argparse.SUPPRESS)
     start.set_defaults(verb_handler=_start)
@@ -146,7 +153,7 @@ def _start(stack: Stack, args: argparse.Namespace) -> int:
     )
     execution = runs.start(stack, request)
     name = execution["name"]
-    print(f"started run {name}: {runs.run_folder(stack, runs.execution_input_of(execution), name)}")
+    print(f"started run {name}: {runs.run_folder(runs.execution_args(stack, execution))}")
     print(f"execution: {execution['executionArn']}")
     if not args.wait:
         print(f"follow it: python -m pipeline cloud status {name}")
@@ -195,17 +202,18 @@ def wait(
 def _report(stack: Stack, execution: dict[str, Any]) -> int:
     """What a user wants once a run has ended (or of a run going on): outcome, where, cost, why not."""
     name, status = execution["name"], execution["status"]
-    folder = runs.run_folder(stack, runs.execution_input_of(execution), name)
+    folder = runs.run_folder(runs.execution_args(stack, execution))
     took = runs.duration(runs.elapsed(execution))
     print(f"run {name}: {status} ({'running for' if status not in runs.FINISHED else 'took'} {took})")
     print(f"input: {execution.get('input', '{}')}")
     job_run_id = jobs.job_run_id(stack, execution)
-    record = jobs.job_run(stack, job_run_id) if job_run_id else None
+    record = jobs.record(stack, execution, job_run_id) if job_run_id else None
     if record is not None:
-        details = f" ({record['stateDetails']})" if record.get("stateDetails") else ""
-        print(f"job run {job_run_id}: {record['state']}{details}")
+        details = api_field(record, "stateDetails")
+        print(f"job run {job_run_id}: {api_field(record, 'state')}{f' ({details})' if details else ''}")
     if status == "SUCCEEDED":
         print(f"results: {folder}  (python -m pipeline cloud results {name} --to DIR)")
+        _print_warnings(runs.execution_output(execution))
     elif status in runs.FINISHED:
         error, cause = runs.failure(stack, execution)
         print(f"cause: {error}: {cause}" if error else f"cause: {cause}")
@@ -217,13 +225,28 @@ def _report(stack: Stack, execution: dict[str, Any]) -> int:
         cost = jobs.billed_resources(stack, record)
         if cost is not None and status in runs.FINISHED:
             print(f"billed: {cost.summary()}")
-    return runs.outcome_code(status)
+    return runs.outcome_code(execution)
+
+
+WARNINGS = {
+    "recordError": "job_run.json (the billed resources) was not written beside the results",
+    "stopError": "the application was not stopped (another run's job busy?); it stops itself once idle",
+}
+"""What a succeeded execution's output reports about its last steps (infra/state_machine.asl.json)."""
+
+
+def _print_warnings(output: dict[str, Any]) -> None:
+    for key, what in WARNINGS.items():
+        problem = output.get(key)
+        if isinstance(problem, dict):
+            cause = runs.readable_cause(str(api_field(problem, "Cause") or ""))
+            print(f"warning: {what}: {api_field(problem, 'Error')}: {cause}")
 
 
 def _print_logs(stack: Stack, record: dict[str, Any], lines: int) -> None:
     found = jobs.logs(stack, record)
     if found.folder is None:
-        print(f"logs: job run {record['jobRunId']} has no S3 log location")
+        print(f"logs: job run {api_field(record, 'jobRunId')} has no S3 log location")
         return
     print(f"logs: {found.folder}")
     for folder in found.listing():
@@ -262,11 +285,11 @@ def _logs(stack: Stack, args: argparse.Namespace) -> int:
     job_run_id = jobs.job_run_id(stack, execution)
     if job_run_id is None:
         print(f"run {execution['name']} ({execution['status']}) has no job run yet: no Spark logs")
-        return runs.outcome_code(execution["status"])
-    record = jobs.job_run(stack, job_run_id)
+        return runs.outcome_code(execution)
+    record = jobs.record(stack, execution, job_run_id)
     failed = execution["status"] in runs.FINISHED and execution["status"] != "SUCCEEDED"
     _print_logs(stack, record, args.tail if args.tail is not None else (TAIL_LINES if failed else 0))
-    return runs.outcome_code(execution["status"])
+    return runs.outcome_code(execution)
 
 
 def _results(stack: Stack, args: argparse.Namespace) -> int:
@@ -293,8 +316,8 @@ def _results_folder(stack: Stack, run: str | None) -> str:
     except CloudError:
         if run is None or run.startswith("arn:"):
             raise
-        return s3_uri(stack.results_bucket, f"{runs.RUNS_PREFIX}{run}/")
-    return runs.run_folder(stack, runs.execution_input_of(execution), execution["name"])
+        return s3_uri(stack.results_bucket, f"{RUNS_PREFIX}{run}/")
+    return runs.run_folder(runs.execution_args(stack, execution))
 
 
 def _bulky(relative: str) -> bool:
@@ -306,7 +329,7 @@ def _bulky(relative: str) -> bool:
 def _dashboard(stack: Stack, args: argparse.Namespace) -> int:
     from pipeline import dashboard
 
-    source = s3_uri(stack.results_bucket, runs.RUNS_PREFIX)
+    source = s3_uri(stack.results_bucket, RUNS_PREFIX)
     out = Path(args.out).expanduser()
     page = dashboard.write(dashboard.s3_runs(stack.client("s3"), source, out), source, out)
     print(f"dashboard: {page}")

@@ -9,31 +9,46 @@ EMR refreshes these files every 15 seconds while the job runs.
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.cloud.runs import history
+from pipeline.cloud.runs import execution_output, json_object
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
-from pipeline.prices import Billed, billed
+from pipeline.prices import Billed, api_field, api_path, billed
 
-JOB_RUN_ID_KEYS = ("JobRunId", "jobRunId")
 RECENT_JOB_RUNS = 200
 """Job runs searched by name when the history does not name the job run (newest first)."""
 ATTEMPT = re.compile(r"/attempts/(\d+)/")
 
 
-def job_run_id(stack: Stack, execution: dict[str, Any], events: list[dict[str, Any]] | None = None) -> str | None:
-    """The job run started by `execution`: named in its task events, else the application's job run
-    named after the execution (the state machine names job runs so); None before it starts."""
-    for event in events if events is not None else history(stack, execution["executionArn"]):
-        for details in event.values():
-            if isinstance(details, dict):
-                for field in ("output", "parameters"):
-                    found = _find_key(details.get(field))
-                    if found:
-                        return found
+def job_run_id(stack: Stack, execution: dict[str, Any]) -> str | None:
+    """The job run started by `execution`, None before it starts.
+
+    The state machine keeps the id in its state as `job.id` from StartJobRun on: it is
+    read from a succeeded execution's output, else from the latest state's output in the
+    history (read newest first, up to the first state that has it). A job run whose id
+    has not reached the history yet is found by name (the state machine names job runs
+    after their execution).
+    """
+    found = _job_id(execution_output(execution))
+    if found:
+        return found
+    pages = stack.client("stepfunctions").get_paginator("get_execution_history")
+    for page in pages.paginate(executionArn=execution["executionArn"], reverseOrder=True):
+        for event in page["events"]:
+            found = _job_id(json_object(event.get("stateExitedEventDetails", {}).get("output")))
+            if found:
+                return found
+    return _job_run_named(stack, execution["name"])
+
+
+def _job_id(state: dict[str, Any]) -> str | None:
+    job = state.get("job")
+    return job["id"] if isinstance(job, dict) and isinstance(job.get("id"), str) else None
+
+
+def _job_run_named(stack: Stack, name: str) -> str | None:
     emr = stack.client("emr-serverless")
     pages = emr.get_paginator("list_job_runs").paginate(
         applicationId=stack.application_id, PaginationConfig={"MaxItems": RECENT_JOB_RUNS}
@@ -41,37 +56,23 @@ def job_run_id(stack: Stack, execution: dict[str, Any], events: list[dict[str, A
     try:
         for page in pages:
             for run in page.get("jobRuns", []):
-                if run.get("name") == execution["name"]:
+                if run.get("name") == name:
                     return run["id"]
     except emr.exceptions.ResourceNotFoundException:  # moto, for an application without job runs yet
         pass
     return None
 
 
-def _find_key(value: Any) -> str | None:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return None
-    if isinstance(value, dict):
-        for key in JOB_RUN_ID_KEYS:
-            if isinstance(value.get(key), str):
-                return value[key]
-        for item in value.values():
-            found = _find_key(item) if isinstance(item, (dict, list)) else None
-            if found:
-                return found
-    if isinstance(value, list):
-        for item in value:
-            found = _find_key(item)
-            if found:
-                return found
-    return None
-
-
 def job_run(stack: Stack, run_id: str) -> dict[str, Any]:
     return stack.client("emr-serverless").get_job_run(applicationId=stack.application_id, jobRunId=run_id)["jobRun"]
+
+
+def record(stack: Stack, execution: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """EMR's record of the job run: a succeeded execution's last look at it (`poll.jobRun` in its
+    output, what job_run.json holds, in Step Functions' capitalised names), else GetJobRun now.
+    Read its fields with `api_field`/`api_path`, whatever their case."""
+    polled = api_path(execution_output(execution), "poll", "jobRun")
+    return polled if isinstance(polled, dict) else job_run(stack, run_id)
 
 
 def architecture(stack: Stack) -> str:
@@ -98,15 +99,13 @@ class Logs:
 
 
 def logs(stack: Stack, record: dict[str, Any]) -> Logs:
-    log_uri = (
-        record.get("configurationOverrides", {})
-        .get("monitoringConfiguration", {})
-        .get("s3MonitoringConfiguration", {})
-        .get("logUri")
+    log_uri = api_path(
+        record, "configurationOverrides", "monitoringConfiguration", "s3MonitoringConfiguration", "logUri"
     )
     if not log_uri:
         return Logs(None, [], None)
-    folder = f"{log_uri.rstrip('/')}/applications/{record['applicationId']}/jobs/{record['jobRunId']}/"
+    application, job = api_field(record, "applicationId"), api_field(record, "jobRunId")
+    folder = f"{str(log_uri).rstrip('/')}/applications/{application}/jobs/{job}/"
     bucket, prefix = split_s3_uri(folder)
     keys = []
     for page in stack.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -2,7 +2,11 @@
 
 A run is one execution of the stack's state machine; its name is the run id (the
 client always sends both), so `RUN` on the command line is a run id, an execution
-ARN, or nothing for the latest run.
+ARN, or nothing for the latest run. The execution input's fields, defaults and rules
+are the state machine's own (pipeline/execution_input.py): the client checks them
+with the same code, so it refuses what the state machine would, with its words, and
+adds only what the state machine cannot see (photos in the folders, a finished run to
+transform with, a free run folder, a valid execution name).
 """
 
 from __future__ import annotations
@@ -15,24 +19,15 @@ from typing import Any
 
 from pipeline.cloud.errors import CloudError, Exit, bad_parameters
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
+from pipeline.execution_input import LIST_SEPARATOR, RUNS_PREFIX, ExecutionInputError, Places, defaults, validate
 
-# The execution input the state machine accepts. Its contract is pipeline/execution_input.py
-# (written on the orchestration branch at the same time as this client); until the branches
-# merge, the field names and defaults the client uses are named here and only here.
-COMMAND = "command"  # "run" (default) or "transform"
-INPUT = "input"  # s3 folder of photos in the input bucket (default: train/)
-APPLY = "apply"  # run only: comma-separated folders in the input bucket
-OUTPUT = "output"  # folder of run folders in the results bucket (default: runs/)
-RUN = "run"  # transform only: a finished run's s3 folder
-IMAGE_SIZE = "image_size"
-VARIANCE = "variance"
-RUN_ID = "run_id"  # default: the execution's name
-DEFAULT_INPUT_PREFIX = "train/"
-RUNS_PREFIX = "runs/"
-
-EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+# Step Functions' rule for execution names (StartExecution's API reference): 1 to 80
+# characters, no whitespace, brackets, wildcards, special or control characters.
+EXECUTION_NAME = re.compile(r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}")
 FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 OUTCOME_CODES = {"FAILED": Exit.RUN_FAILED, "ABORTED": Exit.RUN_FAILED, "TIMED_OUT": Exit.TIMED_OUT}
+JOB_RUN_TIMEOUT = "JobRunTimeout"
+"""The error of an execution that gave up on a job run still unfinished (infra/orchestration.py)."""
 CAUSE_KEYS = ("stateDetails", "StateDetails", "errorMessage", "ErrorMessage", "Message", "message")
 
 
@@ -53,74 +48,72 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
-def folder_in(bucket: str, location: str, what: str) -> str:
-    """`location` as s3://bucket/prefix/: a prefix of `bucket`, or an s3:// URI inside it."""
-    if location.startswith("s3://"):
-        found, key = split_s3_uri(location)
-        if found != bucket:
-            raise bad_parameters(f"{what} {location} is not in the stack's bucket {bucket}: the job reads only there")
-    else:
-        key = location.lstrip("/")
-    key = key.strip("/")
-    if not key:
-        raise bad_parameters(f"{what} must name a folder of s3://{bucket}/, e.g. train/")
-    return s3_uri(bucket, key + "/")
+def places(stack: Stack) -> Places:
+    return Places(stack.input_bucket, stack.results_bucket)
+
+
+def folder_uri(bucket: str, location: str) -> str:
+    """`location` as a folder URI: an s3:// URI as given, a bare prefix (`validation/`) inside `bucket`.
+
+    Whether the URI is inside the stack's buckets is a rule of the execution input (`checked`).
+    """
+    uri = location if location.startswith("s3://") else s3_uri(bucket, location.lstrip("/"))
+    return uri if uri.endswith("/") else uri + "/"
 
 
 def execution_input(stack: Stack, request: RunRequest, run_id: str) -> dict[str, Any]:
-    """The state machine's input for `request`, checked before anything starts."""
-    _check_values(request, run_id)
+    """The state machine's input for `request`, unchecked: what was asked for; the state machine adds its defaults."""
+    body: dict[str, Any] = {"command": "run" if request.transform is None else "transform"}
     if request.transform is not None:
-        if request.apply or request.image_size is not None or request.variance is not None:
-            raise bad_parameters("--transform reuses the run's model and PCA: drop --apply, --image-size, --variance")
-        if request.input is None:
-            raise bad_parameters("--transform needs --input: the photos to project")
         run = request.transform if request.transform.startswith("s3://") else RUNS_PREFIX + request.transform
-        body = {
-            COMMAND: "transform",
-            RUN: folder_in(stack.results_bucket, run, "--transform"),
-            INPUT: folder_in(stack.input_bucket, request.input, "--input"),
-        }
-    else:
-        body = {COMMAND: "run", INPUT: folder_in(stack.input_bucket, request.input or DEFAULT_INPUT_PREFIX, "--input")}
-        if request.apply:
-            body[APPLY] = ",".join(folder_in(stack.input_bucket, a, "--apply") for a in request.apply)
-        if request.image_size is not None:
-            body[IMAGE_SIZE] = request.image_size
-        if request.variance is not None:
-            body[VARIANCE] = request.variance
-    body[RUN_ID] = run_id
+        body["run"] = folder_uri(stack.results_bucket, run)
+    if request.input is not None:
+        body["input"] = folder_uri(stack.input_bucket, request.input)
+    if request.apply:
+        body["apply"] = LIST_SEPARATOR.join(folder_uri(stack.input_bucket, prefix) for prefix in request.apply)
+    if request.image_size is not None:
+        body["image_size"] = request.image_size
+    if request.variance is not None:
+        body["variance"] = request.variance
+    body["run_id"] = run_id
     return body
 
 
-def _check_values(request: RunRequest, run_id: str) -> None:
-    """The job's own rules (pipeline/job.py), so that a bad value fails here, not minutes later on EMR."""
-    from pipeline.job import RunConfig, validate
+def checked(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with the state machine's defaults, checked by its rules: the refusal is the state machine's message.
 
-    given = {"image_size": request.image_size, "variance": request.variance}
+    The image size and variance defaults are the stack's CDK context, unknown here: the
+    state machine fills them in.
+    """
     try:
-        validate(RunConfig(input="-", output="-", run_id=run_id, **{k: v for k, v in given.items() if v is not None}))
-    except ValueError as error:
-        raise bad_parameters(str(error)) from None
-    if not EXECUTION_NAME.match(run_id):
-        raise bad_parameters(f"--run-id {run_id!r} may use letters, digits, - and _ only (it also names the execution)")
+        return validate(body, places(stack), defaults(places(stack)))
+    except ExecutionInputError as refused:
+        raise bad_parameters(str(refused)) from None
 
 
-def check_inputs(stack: Stack, body: dict[str, Any]) -> None:
+def check_name(run_id: str) -> None:
+    if not EXECUTION_NAME.fullmatch(run_id):
+        raise bad_parameters(
+            f"--run-id {run_id!r} also names the execution: at most 80 characters, without spaces, brackets "
+            'or any of ? * " # % \\ ^ | ~ ` $ & , ; : /'
+        )
+
+
+def check_inputs(stack: Stack, args: dict[str, Any]) -> None:
     """Every photo folder has photos, a transform's run has finished, and the run's folder is free."""
     s3 = stack.client("s3")
-    folders = [body[INPUT]] + [a for a in body.get(APPLY, "").split(",") if a]
+    folders = [args["input"]] + [item for item in args.get("apply", "").split(LIST_SEPARATOR) if item]
     for folder in folders:
         bucket, prefix = split_s3_uri(folder)
         if not _has_photo(s3, bucket, prefix):
             raise bad_parameters(
                 f"no photos (.jpg, .jpeg, .png) under {folder}: upload some first (python -m pipeline cloud upload DIR)"
             )
-    if body[COMMAND] == "transform":
-        bucket, prefix = split_s3_uri(body[RUN])
+    if args["command"] == "transform":
+        bucket, prefix = split_s3_uri(args["run"])
         if not _exists(s3, bucket, prefix + "_SUCCESS"):
-            raise bad_parameters(f"{body[RUN]} is not a finished run (no _SUCCESS)")
-    folder = run_folder(stack, body)
+            raise bad_parameters(f"{args['run']} is not a finished run (no _SUCCESS)")
+    folder = run_folder(args)
     bucket, prefix = split_s3_uri(folder)
     if _exists(s3, bucket, prefix):
         raise bad_parameters(f"run {folder} already exists: a run is never overwritten, choose another --run-id")
@@ -143,14 +136,22 @@ def start(stack: Stack, request: RunRequest) -> dict[str, Any]:
     """Start one execution named after the run id; returns describe_execution's answer."""
     run_id = request.run_id or new_run_id()
     body = execution_input(stack, request, run_id)
-    check_inputs(stack, body)
+    args = checked(stack, body)
+    check_name(run_id)
+    check_inputs(stack, args)
     sfn = stack.client("stepfunctions")
+    taken = bad_parameters(
+        f"a run named {run_id} was already started (names stay taken for 90 days): choose another --run-id"
+    )
+    try:  # StartExecution would answer a running one with the same input as if it had started it
+        sfn.describe_execution(executionArn=execution_arn(stack, run_id))
+        raise taken
+    except sfn.exceptions.ExecutionDoesNotExist:
+        pass
     try:
         started = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(body))
     except sfn.exceptions.ExecutionAlreadyExists:
-        raise bad_parameters(
-            f"a run named {run_id} was already started (names stay taken for 90 days): choose another --run-id"
-        ) from None
+        raise taken from None
     return sfn.describe_execution(executionArn=started["executionArn"])
 
 
@@ -178,23 +179,42 @@ def find_execution(stack: Stack, run: str | None) -> dict[str, Any]:
         ) from None
 
 
-def execution_input_of(execution: dict[str, Any]) -> dict[str, Any]:
+def json_object(text: str | None) -> dict[str, Any]:
     try:
-        body = json.loads(execution.get("input") or "{}")
+        found = json.loads(text or "{}")
     except json.JSONDecodeError:
         return {}
-    return body if isinstance(body, dict) else {}
+    return found if isinstance(found, dict) else {}
 
 
-def run_folder(stack: Stack, body: dict[str, Any], execution_name: str | None = None) -> str:
-    """Where the run writes: <output>/<run_id>/, with the state machine's defaults."""
-    output = body.get(OUTPUT) or s3_uri(stack.results_bucket, RUNS_PREFIX)
-    return f"{output.rstrip('/')}/{body.get(RUN_ID) or execution_name}/"
+def execution_input_of(execution: dict[str, Any]) -> dict[str, Any]:
+    return json_object(execution.get("input"))
 
 
-def outcome_code(status: str) -> Exit:
-    """The exit code for an execution status: 0 for running or succeeded."""
-    return OUTCOME_CODES.get(status, Exit.OK)
+def execution_output(execution: dict[str, Any]) -> dict[str, Any]:
+    """A succeeded execution's output: `args` (the checked input), `arguments`, `job.id`, `poll.jobRun`,
+    and `recordError` or `stopError` when the record or the stop failed; {} before it ends or on failure."""
+    return json_object(execution.get("output"))
+
+
+def execution_args(stack: Stack, execution: dict[str, Any]) -> dict[str, Any]:
+    """The run's fields: the state machine's checked `args` once it has succeeded, else its input over the defaults."""
+    found = execution_output(execution).get("args")
+    if isinstance(found, dict):
+        return found
+    return {**defaults(places(stack)), "run_id": execution["name"], **execution_input_of(execution)}
+
+
+def run_folder(args: dict[str, Any]) -> str:
+    """Where the run writes: <output>/<run_id>/."""
+    return f"{str(args['output']).rstrip('/')}/{args['run_id']}/"
+
+
+def outcome_code(execution: dict[str, Any]) -> Exit:
+    """The exit code for an execution: 0 while running or once succeeded; a job run given up on timed out."""
+    if execution["status"] == "FAILED" and execution.get("error") == JOB_RUN_TIMEOUT:
+        return Exit.TIMED_OUT
+    return OUTCOME_CODES.get(execution["status"], Exit.OK)
 
 
 def history(stack: Stack, execution_arn: str) -> list[dict[str, Any]]:

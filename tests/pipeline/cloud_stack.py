@@ -1,13 +1,16 @@
 """The deployed stack stood up in moto's server (127.0.0.1, a free port) for the cloud client's tests.
 
-Names come from the synthesized template: its four buckets, under the physical names
+Names come from the synthesized template: its buckets, under the physical names
 CloudFormation would give them (<stack>-<logical id>-<suffix>, lower case), are created by
 a CloudFormation stack in moto whose outputs are the template's outputs, so the client
 finds everything through describe_stacks as it does on AWS. The state machine is the
-synthesized definition with only its EMR Serverless tasks swapped for SDK integrations
-that moto runs (the infra tests' `sdk_stand_ins`). The Spark job itself is a stand-in
-hooked into moto's StartJobRun: it copies a finished local run to where the job's
-arguments say, writes the driver's logs and the billed resources, or fails with a cause.
+synthesized definition under its synthesized name, executed by moto with the infra
+tests' harness (tests/infra/sfn_moto.py: the EMR tasks as SDK calls, Step Functions'
+casing, job runs whose state changes from one GetJobRun to the next, waits recorded
+instead of slept). The Spark job itself is a stand-in: when the state machine starts
+it, it writes the driver's logs and the billed resources and, for a job that will
+succeed, a finished local run where the job's arguments say; a failing one ends FAILED
+with EMR's words. job_run.json is the state machine's own.
 """
 
 from __future__ import annotations
@@ -15,16 +18,15 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 import boto3
 import pytest
 import requests
-from moto.emrserverless.exceptions import ValidationException
-from moto.emrserverless.models import EMRServerlessBackend
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from infra_asl import ACCOUNT, render, resolve, stand_in_names, state_machine
+from sfn_moto import EmrJobs, patch_moto, sdk_stand_ins
 
 from pipeline.deployment import STACK_NAME
 from pipeline.versions import EMR_RELEASE
@@ -47,23 +49,19 @@ def moto_endpoint():
     server.stop()
 
 
-def api_stand_ins():
-    """The infra tests' swap of the EMR tasks and the camelCase step moto's SDK integration lacks."""
-    from test_infra_state_machine_run import normalise_parameters, sdk_stand_ins
-
-    return sdk_stand_ins, normalise_parameters
-
-
 @dataclass
-class JobStandIn:
-    """What the Spark job does when the state machine starts it: succeed with `run_folder`'s files, or fail."""
+class JobStandIn(EmrJobs):
+    """EMR Serverless's job runs over time (EmrJobs), and what the Spark job leaves in S3 when started:
+    `run_folder`'s files (None: only _SUCCESS), or a failure."""
 
-    endpoint: str
-    run_folder: Path | None = None  # None: a run with only _SUCCESS
+    endpoint: str = ""
+    run_folder: Path | None = None
     fail: bool = False
     started: list[list[str]] = field(default_factory=list)
 
-    def __call__(self, job_run) -> None:
+    def start_job_run(self, original, backend, *args, **kwargs):
+        self.script = ["RUNNING", ("FAILED", FAILURE) if self.fail else "SUCCESS"]
+        job_run = super().start_job_run(original, backend, *args, **kwargs)
         arguments = job_run.job_driver["sparkSubmit"]["entryPointArguments"]
         self.started.append(list(arguments))
         s3 = boto3.client("s3", region_name=REGION, endpoint_url=self.endpoint)
@@ -79,35 +77,22 @@ class JobStandIn:
             s3.put_object(Bucket=logs_bucket, Key=key, Body=body)
         job_run.billed_resource_utilization = dict(BILLED)
         job_run.total_execution_duration_seconds = 240
-        if self.fail:
-            job_run.state, job_run.state_details = "FAILED", FAILURE
-            raise ValidationException(FAILURE)
-        job_run.state = "SUCCESS"
-        bucket, prefix = run_folder_of(arguments, job_run.name)
-        for path in sorted(self.run_folder.rglob("*")) if self.run_folder else []:
-            if path.is_file() and not path.name.endswith(".crc"):
-                s3.upload_file(str(path), bucket, prefix + path.relative_to(self.run_folder).as_posix())
-        s3.put_object(Bucket=bucket, Key=prefix + "_SUCCESS", Body=b"")
-        # job_run.json as the state machine records it: GetJobRun's record through an SDK integration,
-        # which capitalises every name.
-        usage = {name[0].upper() + name[1:]: value for name, value in BILLED.items()}
-        record = {"Arn": job_run.arn, "BilledResourceUtilization": usage, "State": "SUCCESS"}
-        s3.put_object(Bucket=bucket, Key=prefix + "job_run.json", Body=json.dumps(record).encode())
+        if not self.fail:
+            bucket, prefix = run_folder_of(arguments, job_run.name)
+            for path in sorted(self.run_folder.rglob("*")) if self.run_folder else []:
+                if path.is_file() and not path.name.endswith(".crc"):
+                    s3.upload_file(str(path), bucket, prefix + path.relative_to(self.run_folder).as_posix())
+            s3.put_object(Bucket=bucket, Key=prefix + "_SUCCESS", Body=b"")
+        return job_run
 
 
 def job_options(arguments: list[str]) -> dict[str, str]:
-    """{flag: value} of the job's arguments, given as `--flag value` or `--flag=value`."""
-    found = {}
-    for i, item in enumerate(arguments):
-        if item.startswith("--") and "=" in item:
-            flag, _, found[flag] = item.partition("=")
-        elif item.startswith("--") and i + 1 < len(arguments):
-            found[item] = arguments[i + 1]
-    return found
+    """{flag: value} of the job's arguments, given as `--flag=value` (the state machine's form)."""
+    return dict(item.split("=", 1) for item in arguments if item.startswith("--"))
 
 
 def run_folder_of(arguments: list[str], job_name: str) -> tuple[str, str]:
-    """(bucket, prefix) of <--output>/<--run-id>/ in the job's arguments, whatever their order and form."""
+    """(bucket, prefix) of <--output>/<--run-id>/ in the job's arguments."""
     value = job_options(arguments)
     output = value["--output"].removeprefix("s3://").rstrip("/")
     bucket, _, prefix = output.partition("/")
@@ -121,9 +106,17 @@ class Deployed:
     application_id: str
     state_machine_arn: str
     job: JobStandIn
+    waited: dict[str, list]  # the state machine's waits and retry intervals (recorded, not slept)
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+
+    def settle(self, seconds: float = 60) -> None:
+        """Wait until no execution runs: none may outlive its test (its stand-ins are undone after it)."""
+        sfn, deadline = self.client("stepfunctions"), time.monotonic() + seconds
+        while sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")["executions"]:
+            assert time.monotonic() < deadline, f"executions still running after {seconds} s"
+            time.sleep(0.05)
 
 
 def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: str = "a1b2c3") -> Deployed:
@@ -138,14 +131,9 @@ def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: 
     monkeypatch.setenv("MOTO_PORT", endpoint.rsplit(":", 1)[1])  # where moto's state machines call back
     requests.post(f"{endpoint}/moto-api/reset", timeout=30)
     requests.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30)
-    sdk_stand_ins, normalise_parameters = api_stand_ins()
-    monkeypatch.setattr(
-        state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_parameters", normalise_parameters
-    )
-    job = JobStandIn(endpoint)
-    _hook_job(monkeypatch, job)
-
-    from infra_asl import ACCOUNT, render, resolve, stand_in_names
+    waited = patch_moto(monkeypatch)
+    job = JobStandIn(endpoint=endpoint)
+    job.install(monkeypatch)
 
     template = synthesized.template.to_json()
     outputs = template["Outputs"]
@@ -161,7 +149,9 @@ def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: 
     (machine_id,) = synthesized.template.find_resources("AWS::StepFunctions::StateMachine")
     sfn = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
     machine_arn = sfn.create_state_machine(
-        name=f"{machine_id}-{suffix}", definition=json.dumps(sdk_stand_ins(render(synthesized, names))), roleArn=role
+        name=state_machine(synthesized)["StateMachineName"],
+        definition=json.dumps(sdk_stand_ins(render(synthesized, names))),
+        roleArn=role,
     )["stateMachineArn"]
     names[machine_id] = machine_arn
     stack_template = {
@@ -177,15 +167,4 @@ def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: 
         StackName=STACK_NAME, TemplateBody=json.dumps(stack_template)
     )
     buckets = {name: names[o["Value"]["Ref"]] for name, o in outputs.items() if name.endswith("BucketName")}
-    return Deployed(endpoint, buckets, application_id, machine_arn, job)
-
-
-def _hook_job(monkeypatch: pytest.MonkeyPatch, job: Callable[[Any], None]) -> None:
-    original = EMRServerlessBackend.start_job_run
-
-    def start_job_run(self, *args, **kwargs):
-        job_run = original(self, *args, **kwargs)
-        job(job_run)
-        return job_run
-
-    monkeypatch.setattr(EMRServerlessBackend, "start_job_run", start_job_run)
+    return Deployed(endpoint, buckets, application_id, machine_arn, job, waited)

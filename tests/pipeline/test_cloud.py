@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from infra_asl import state_machine
 
+from infra import orchestration
 from pipeline.cli import main
+from pipeline.cloud import command, runs
 from pipeline.cloud import stack as cloud_stack
-from pipeline.cloud.runs import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
-from pipeline.cloud.stack import NEEDED_OUTPUTS
+from pipeline.cloud.errors import CloudError
+from pipeline.cloud.stack import NEEDED_OUTPUTS, connect
+from pipeline.deployment import STACK_NAME
+from pipeline.execution_input import ERROR
 from tests.conftest import SAMPLE, copy_sample
-from tests.pipeline.cloud_stack import DRIVER_ERROR, FAILURE, deploy, job_options, moto_endpoint  # noqa: F401 (a fixture)
+from tests.pipeline.cloud_stack import (  # noqa: F401 (moto_endpoint: a fixture)
+    DRIVER_ERROR,
+    FAILURE,
+    REGION,
+    deploy,
+    job_options,
+    moto_endpoint,
+)
 
 
 @pytest.fixture
 def deployed(moto_endpoint, synthesized, monkeypatch):  # noqa: F811
-    return deploy(moto_endpoint, synthesized, monkeypatch)
+    stack = deploy(moto_endpoint, synthesized, monkeypatch)
+    yield stack
+    stack.settle()
 
 
 def cloud(capsys, *args: str) -> tuple[int, str, str]:
@@ -45,12 +60,16 @@ def upload_both(capsys, photos) -> None:
         assert cloud(capsys, "upload", str(folder), "--prefix", name)[0] == 0
 
 
-def test_the_client_reads_outputs_and_defaults_of_the_synthesized_stack(synthesized) -> None:
-    from infra.orchestration import DEFAULT_INPUT_PREFIX as STACK_INPUT
-    from infra.orchestration import DEFAULT_OUTPUT_PREFIX as STACK_OUTPUT
-
+def test_the_client_reads_what_the_synthesized_stack_writes(synthesized) -> None:
+    """Its outputs, and in an execution's state: job.id, poll.jobRun, recordError, stopError and the
+    timeout's error name. (The execution input's fields and defaults are one module for both sides.)"""
     assert set(NEEDED_OUTPUTS) <= set(synthesized.template.to_json()["Outputs"])
-    assert (DEFAULT_INPUT_PREFIX, RUNS_PREFIX) == (STACK_INPUT, STACK_OUTPUT)
+    states = json.loads(state_machine(synthesized)["DefinitionString"])["States"]
+    assert states["StartJobRun"]["ResultPath"] == "$.job" and "id.$" in states["StartJobRun"]["ResultSelector"]
+    assert states["GetJobRun"]["ResultPath"] == "$.poll" and "jobRun.$" in states["GetJobRun"]["ResultSelector"]
+    assert states["RecordJobRun"]["Catch"][0]["ResultPath"] == "$.recordError"
+    assert states["StopApplication"]["Catch"][0]["ResultPath"] == "$.stopError"
+    assert states["JobRunTimedOut"]["Parameters"]["Error"] == runs.JOB_RUN_TIMEOUT
 
 
 def test_upload_sends_each_photo_once_and_large_ones_in_parts(deployed, tmp_path, capsys) -> None:
@@ -88,6 +107,7 @@ def test_start_and_wait_runs_to_success_with_the_billed_cost(deployed, photos, t
     assert code == 0, out + err
     results = deployed.buckets["ResultsBucketName"]
     assert f"results: s3://{results}/runs/r1/" in out and "run r1: SUCCEEDED" in out
+    # Priced from the state machine's own record of the job run (in its output, with Step Functions' names).
     assert "billed: 1.500 vCPU-hours, 6.000 GB-hours: about $0.14 at eu-west-3 X86_64 prices" in out
     assert "r1: execution SUCCEEDED, job SUCCESS" in err  # the live line's last state
     (arguments,) = deployed.job.started
@@ -96,7 +116,11 @@ def test_start_and_wait_runs_to_success_with_the_billed_cost(deployed, photos, t
     assert (
         value["--input"] == f"s3://{photos_bucket}/train/" and value["--apply"] == f"s3://{photos_bucket}/validation/"
     )
-    assert (value["--run-id"], value["--image-size"]) == ("r1", "96")
+    assert (arguments[0], value["--run-id"], value["--image-size"]) == ("run", "r1", "96")
+    record = json.loads(deployed.client("s3").get_object(Bucket=results, Key="runs/r1/job_run.json")["Body"].read())
+    assert record["State"] == "SUCCESS" and "BilledResourceUtilization" in record  # written by the state machine
+    assert ("StopApplication", "stopped") in deployed.job.calls
+    assert set(deployed.waited["wait"]) == {orchestration.POLL_SECONDS}  # polled GetJobRun (waits not slept)
 
     assert cloud(capsys, "status", "r1")[1].startswith("run r1: SUCCEEDED")
     code, out, _ = cloud(capsys, "runs")
@@ -155,7 +179,11 @@ def test_a_failed_run_names_its_cause_and_its_logs(deployed, photos, capsys) -> 
     deployed.job.fail = True
     code, out, err = cloud(capsys, "start", "--run-id", "bad", "--wait", "--poll", "0.05")
     assert code == 1, out + err
-    assert "run bad: FAILED" in out and FAILURE in out
+    (job_run_id,) = [job_run for call, job_run in deployed.job.calls if call == "StartJobRun"]
+    assert "run bad: FAILED" in out and f"cause: JobRunFailed: job run {job_run_id} ended FAILED: {FAILURE}" in out
+    assert f"job run {job_run_id}: FAILED ({FAILURE})" in out
+    stops = [call for call in deployed.job.calls if call[0] in ("CancelJobRun", "StopApplication")]
+    assert stops == [("StopApplication", "stopped")]  # ended by itself: nothing to cancel, the application stopped
     assert f"s3://{deployed.buckets['LogsBucketName']}/emr-serverless/applications/" in out
     assert DRIVER_ERROR in out  # the driver's last lines
     assert "billed: 1.500 vCPU-hours" in out  # a failed run costs too
@@ -168,14 +196,25 @@ def test_a_failed_run_names_its_cause_and_its_logs(deployed, photos, capsys) -> 
 
 def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) -> None:
     upload_both(capsys, photos)
-    for args, message in (
-        (["--variance", "1.5"], "--variance must be in (0, 1]"),
-        (["--image-size", "8"], "--image-size must be between"),
-        (["--input", "nothing/"], "no photos (.jpg, .jpeg, .png) under s3://"),
-        (["--input", "s3://elsewhere/train/"], "is not in the stack's bucket"),
+    photos_bucket = deployed.buckets["InputBucketName"]
+    refusals = (
+        # The execution input's rules (pipeline/execution_input.py): the state machine's own message, whole.
+        (["--variance", "1.5"], "variance: must be greater than 0 and at most 1"),
+        (["--image-size", "8"], "image_size: must be at least 32 and at most 1024"),
+        (["--input", "s3://elsewhere/train/"], f"input: must be under s3://{photos_bucket}/"),
+        (
+            ["--apply", f"validation/,s3://{photos_bucket}-x/"],
+            f"apply: every prefix must be under s3://{photos_bucket}/",
+        ),
+        (["--run-id", "_hidden"], "run_id: must not start with '-' or '.' or '_'"),
+        (["--transform", "r0", "--image-size", "96"], "image_size: only with command run"),
+    )
+    for args, message in refusals:
+        assert cloud(capsys, "start", *args)[::2] == (2, f"error: {message}\n"), args
+    for args, message in (  # what only the client can see
+        (["--input", "nothing/"], f"no photos (.jpg, .jpeg, .png) under s3://{photos_bucket}/nothing/"),
         (["--transform", "never", "--input", "validation/"], "is not a finished run"),
-        (["--transform", "never"], "--transform needs --input"),
-        (["--run-id", "a.b"], "may use letters, digits"),
+        (["--run-id", "a b"], "--run-id 'a b' also names the execution"),
     ):
         code, _, err = cloud(capsys, "start", *args)
         assert code == 2 and err.startswith("error: ") and message in err, (args, err)
@@ -184,6 +223,28 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
     assert cloud(capsys, "start", "--run-id", "once")[0] == 0
     code, _, err = cloud(capsys, "start", "--run-id", "once")
     assert code == 2 and "already" in err
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [runs.RunRequest(image_size=8, run_id="tiny"), runs.RunRequest(apply=("validation/", "s3://elsewhere/x/"))],
+    ids=["image size", "apply outside the bucket"],
+)
+def test_the_state_machine_refuses_what_the_client_refuses_in_the_same_words(deployed, photos, request_, capsys):
+    """The input the client would have sent, sent anyway (as from the console): the state machine fails it at
+    once with the message the client printed, starts nothing, and the client reports it as such."""
+    upload_both(capsys, photos)
+    stack = connect(STACK_NAME, REGION)
+    with pytest.raises(CloudError) as refused:
+        runs.start(stack, request_)
+    body = runs.execution_input(stack, request_, "sent-anyway")
+    sfn = deployed.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=deployed.state_machine_arn, name="sent-anyway", input=json.dumps(body))
+    execution = command.wait(stack, sfn.describe_execution(executionArn=arn["executionArn"]), 0.05, io.StringIO())
+    assert (execution["status"], execution["error"], execution["cause"]) == ("FAILED", ERROR, str(refused.value))
+    code, out, _ = cloud(capsys, "status", "sent-anyway")
+    assert code == 1 and f"cause: {ERROR}: {refused.value}" in out and "the job never started" in out
+    assert deployed.job.calls == []  # nothing started: not even the application
 
 
 def test_a_missing_stack_is_its_own_exit_code(deployed, capsys) -> None:

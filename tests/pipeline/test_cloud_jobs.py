@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from pipeline.cloud import command, jobs, runs
 from pipeline.cloud.errors import Exit
 from pipeline.cloud.stack import Stack
+from pipeline.execution_input import job_arguments
 from pipeline.prices import billed
 
 REGION = "eu-west-3"
@@ -59,13 +60,13 @@ def event(number: int, kind: str, **details) -> dict:
     return {"timestamp": STARTED, "type": kind, "id": number, **details}
 
 
-SUBMITTED = event(
-    5,
-    "TaskSubmitted",
-    taskSubmittedEventDetails={
-        "resourceType": "emr-serverless",
-        "resource": "startJobRun.sync",
-        "output": json.dumps({"ApplicationId": APP, "JobRunId": JOB, "Arn": f"arn:aws:emr-serverless:{REGION}:1:x"}),
+# The state machine keeps the job run's id in its state as job.id from StartJobRun on.
+JOB_STARTED = event(
+    21,
+    "TaskStateExited",
+    stateExitedEventDetails={
+        "name": "StartJobRun",
+        "output": json.dumps({"args": {"run_id": "r9"}, "job": {"id": JOB, "polls": 0, "cancelPolls": 0}}),
     },
 )
 
@@ -109,6 +110,13 @@ def expect_history(stubs, *events) -> None:
     stubs["stepfunctions"].add_response("get_execution_history", {"events": list(events)}, {"executionArn": EXECUTION})
 
 
+def expect_job_lookup(stubs, *events) -> None:
+    """The history read newest first, as the job run's id is looked up."""
+    stubs["stepfunctions"].add_response(
+        "get_execution_history", {"events": list(reversed(events))}, {"executionArn": EXECUTION, "reverseOrder": True}
+    )
+
+
 def expect_job_run(stubs, state: str, **extra) -> None:
     stubs["emr-serverless"].add_response(
         "get_job_run", job_run(state, **extra), {"applicationId": APP, "jobRunId": JOB}
@@ -118,11 +126,11 @@ def expect_job_run(stubs, state: str, **extra) -> None:
 def test_wait_shows_each_job_state_then_the_billed_price(capsys) -> None:
     stack, stubs = stubbed_stack()
     # 1st poll: the job is not submitted yet (not in the history, no job run of that name).
-    expect_history(stubs, event(1, "ExecutionStarted"))
+    expect_job_lookup(stubs, event(1, "ExecutionStarted"))
     stubs["emr-serverless"].add_response("list_job_runs", {"jobRuns": []}, {"applicationId": APP})
     stubs["stepfunctions"].add_response("describe_execution", execution("RUNNING"), {"executionArn": EXECUTION})
     # 2nd poll: submitted and scheduled, then running; 3rd: done.
-    expect_history(stubs, event(1, "ExecutionStarted"), SUBMITTED)
+    expect_job_lookup(stubs, event(1, "ExecutionStarted"), JOB_STARTED)
     expect_job_run(stubs, "SCHEDULED")
     stubs["stepfunctions"].add_response("describe_execution", execution("RUNNING"), {"executionArn": EXECUTION})
     expect_job_run(stubs, "RUNNING")
@@ -137,7 +145,7 @@ def test_wait_shows_each_job_state_then_the_billed_price(capsys) -> None:
         ["r9: execution SUCCEEDED", "job SUCCESS"],
     ]
     # The summary: the job run once more, and the application's architecture for the price.
-    expect_history(stubs, SUBMITTED)
+    expect_job_lookup(stubs, JOB_STARTED)
     expect_job_run(stubs, "SUCCESS", billedResourceUtilization=BILLED, totalExecutionDurationSeconds=240)
     stubs["emr-serverless"].add_response("get_application", application("ARM64"), {"applicationId": APP})
     assert command._report(stack, final) == Exit.OK
@@ -149,16 +157,41 @@ def test_wait_shows_each_job_state_then_the_billed_price(capsys) -> None:
         stub.assert_no_pending_responses()
 
 
-def test_a_timed_out_run_has_its_own_exit_code_cause_and_logs(capsys) -> None:
+def test_a_succeeded_run_is_read_from_the_state_machine_output_without_another_call(capsys) -> None:
+    """job.id and EMR's record (poll.jobRun, in Step Functions' names) come with the execution; so do the
+    errors of its last steps, which do not fail a finished run."""
     stack, stubs = stubbed_stack()
-    timed_out = event(
-        9,
-        "ExecutionTimedOut",
-        executionTimedOutEventDetails={"error": "States.Timeout", "cause": "The execution timed out"},
-    )
-    expect_history(stubs, SUBMITTED, timed_out)
-    expect_job_run(stubs, "CANCELLED", billedResourceUtilization=BILLED, stateDetails="Job run timed out")
-    expect_history(stubs, SUBMITTED, timed_out)
+    record = {
+        "ApplicationId": APP,
+        "JobRunId": JOB,
+        "Arn": job_run("SUCCESS")["jobRun"]["arn"],
+        "State": "SUCCESS",
+        "BilledResourceUtilization": {"VCpuHour": 1.5, "MemoryGbHour": 6.0, "StorageGbHour": 0.0},
+    }
+    output = {
+        "args": {"command": "run", "output": "s3://results/runs/team/", "run_id": "r9"},
+        "job": {"id": JOB, "polls": 3, "cancelPolls": 0},
+        "poll": {"jobRun": record},
+        "stopError": {"Error": "EMRServerless.ValidationException", "Cause": "Application has running jobs"},
+    }
+    stubs["emr-serverless"].add_response("get_application", application("X86_64"), {"applicationId": APP})
+    assert command._report(stack, execution("SUCCEEDED", output=json.dumps(output))) == Exit.OK
+    out = capsys.readouterr().out
+    assert f"job run {JOB}: SUCCESS" in out and "results: s3://results/runs/team/r9/" in out
+    assert "billed: 1.500 vCPU-hours, 6.000 GB-hours: about $0.14 at eu-west-3 X86_64 prices" in out
+    assert "warning: the application was not stopped" in out and "Application has running jobs" in out
+    for stub in stubs.values():
+        stub.assert_no_pending_responses()
+
+
+def test_a_job_run_given_up_on_has_the_timed_out_exit_code_cause_and_logs(capsys) -> None:
+    """The state machine's own limit: it cancels the job run, stops the application and fails JobRunTimeout."""
+    stack, stubs = stubbed_stack()
+    cause = f"job run {JOB} was still RUNNING after 195 minutes: cancelled"
+    gave_up = event(40, "ExecutionFailed", executionFailedEventDetails={"error": runs.JOB_RUN_TIMEOUT, "cause": cause})
+    expect_job_lookup(stubs, JOB_STARTED, gave_up)
+    expect_job_run(stubs, "CANCELLED", billedResourceUtilization=BILLED, stateDetails="Job run cancelled by user")
+    expect_history(stubs, JOB_STARTED, gave_up)
     folder = f"emr-serverless/applications/{APP}/jobs/{JOB}/"
     stubs["s3"].add_response(
         "list_objects_v2",
@@ -166,16 +199,17 @@ def test_a_timed_out_run_has_its_own_exit_code_cause_and_logs(capsys) -> None:
         {"Bucket": "logs", "Prefix": folder},
     )
     stubs["emr-serverless"].add_response("get_application", application("X86_64"), {"applicationId": APP})
-    assert command._report(stack, execution("TIMED_OUT")) == Exit.TIMED_OUT == 4
+    failed = execution("FAILED", error=runs.JOB_RUN_TIMEOUT, cause=cause)
+    assert command._report(stack, failed) == Exit.TIMED_OUT == 4
     out = capsys.readouterr().out
-    assert "job run 00fjobrun0000001: CANCELLED (Job run timed out)" in out
-    assert "cause: States.Timeout: The execution timed out" in out and f"logs: s3://logs/{folder}" in out
+    assert "job run 00fjobrun0000001: CANCELLED (Job run cancelled by user)" in out
+    assert f"cause: JobRunTimeout: {cause}" in out and f"logs: s3://logs/{folder}" in out
     assert "about $0.14 at eu-west-3 X86_64 prices" in out
 
 
 def test_the_job_run_is_found_by_name_when_the_history_does_not_name_it() -> None:
     stack, stubs = stubbed_stack()
-    expect_history(stubs, event(1, "ExecutionStarted"))
+    expect_job_lookup(stubs, event(1, "ExecutionStarted"))
     record = job_run("FAILED")["jobRun"]
     other = {key: record[key] for key in ("applicationId", "arn", "createdBy")} | {"id": "00fother", "name": "r8"}
     mine = dict(other, id=JOB, name="r9")
@@ -194,11 +228,36 @@ def test_the_job_run_is_found_by_name_when_the_history_does_not_name_it() -> Non
 
 
 @pytest.mark.parametrize(
-    "status,code",
-    [("RUNNING", Exit.OK), ("SUCCEEDED", Exit.OK), ("FAILED", 1), ("ABORTED", 1), ("TIMED_OUT", 4)],
+    "status,error,code",
+    [
+        ("RUNNING", None, Exit.OK),
+        ("SUCCEEDED", None, Exit.OK),
+        ("FAILED", "JobRunFailed", 1),
+        ("FAILED", "InvalidExecutionInput", 1),
+        ("ABORTED", None, 1),
+        ("FAILED", "JobRunTimeout", 4),  # the state machine gave up on the job run
+        ("TIMED_OUT", "States.Timeout", 4),  # the execution's last-resort timeout
+    ],
 )
-def test_each_outcome_has_its_exit_code(status, code) -> None:
-    assert runs.outcome_code(status) == code
+def test_each_outcome_has_its_exit_code(status, error, code) -> None:
+    assert runs.outcome_code({"status": status, "error": error}) == code
+
+
+def test_start_transform_maps_to_the_contracts_transform_command() -> None:
+    """`--transform RUN --input new/`: command transform with the run's folder, checked by the contract."""
+    stack, _ = stubbed_stack()
+    request = runs.RunRequest(transform="r1", input="new/")
+    body = runs.execution_input(stack, request, "t1")
+    assert body == {"command": "transform", "run": "s3://results/runs/r1/", "input": "s3://photos/new/", "run_id": "t1"}
+    model = "s3://artifacts/weights/model.weights.h5"
+    assert job_arguments(runs.checked(stack, body), model) == [
+        "transform",
+        "--run=s3://results/runs/r1/",
+        "--input=s3://photos/new/",
+        "--output=s3://results/runs/",
+        "--run-id=t1",
+    ]
+    assert runs.run_folder(runs.checked(stack, body)) == "s3://results/runs/t1/"
 
 
 def test_billed_resources_are_priced_where_a_price_is_known() -> None:

@@ -10,14 +10,24 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from pipeline.cli import main
 from pipeline.dashboard import RunRow, summarise
 from tests.conftest import REPO
 
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "area", "base", "source"}
+# job_run.json as the state machine writes it: GetJobRun's record in Step Functions' capitalised names
+# (moto's SDK stand-in writes VCpuHour; the names are read whatever their case).
 JOB_RUN = {
+    "Arn": "arn:aws:emr-serverless:eu-west-3:1:/applications/a/jobruns/j",
+    "State": "SUCCESS",
+    "BilledResourceUtilization": {"VCpuHour": 1.5, "MemoryGbHour": 6.0, "StorageGbHour": 0.0},
+}
+# The same saved from boto3 or `aws emr-serverless get-job-run`: camelCase, under jobRun.
+GET_JOB_RUN = {
     "jobRun": {
-        "arn": "arn:aws:emr-serverless:eu-west-3:1:/applications/a/jobruns/j",
+        "arn": JOB_RUN["Arn"],
         "billedResourceUtilization": {"vCPUHour": 1.5, "memoryGBHour": 6.0, "storageGBHour": 0.0},
     }
 }
@@ -108,6 +118,8 @@ def test_a_missing_runs_folder_is_one_error_line(tmp_path, capsys):
 
 def test_reports_are_read_defensively():
     assert summarise("old", {}, None, "old/report.html") == RunRow("old", "old/report.html")
+    both = [summarise("r", {}, record, "r/report.html").billed for record in (JOB_RUN, GET_JOB_RUN)]
+    assert both[0] == both[1] and both[0].usd == pytest.approx(1.5 * 0.06318 + 6 * 0.00689)
     odd = {"sets": ["x"], "pca": "k=3", "classifier": {"accuracy": {"test": "high"}}, "timings_s": None}
     row = summarise("odd", odd, {"jobRun": "none"}, "odd/report.html")
     assert (row.photos, row.k, row.accuracy, row.billed) == (None, None, {"test": None}, None)
