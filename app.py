@@ -4,12 +4,15 @@
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
-from infra.config import AppConfig, disable_bundling_if_asked
+from infra.config import AppConfig, ConfigError, disable_bundling_if_asked, refuse
 from infra.stack import PipelineStack
 from pipeline.deployment import STACK_NAME
 
 app = App()
-disable_bundling_if_asked(app)
-PipelineStack(app, STACK_NAME, config=AppConfig.from_context(app))
+try:
+    disable_bundling_if_asked(app)
+    PipelineStack(app, STACK_NAME, config=AppConfig.from_context(app))
+except ConfigError as error:  # a wrong setting: one line, not a traceback
+    refuse(str(error))
 Validations.of(app).add_plugins(AwsSolutionsChecks(app), NIST80053R5Checks(app))
 app.synth()

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge, acknowledge_deploy_time_function
+from infra.nag import acknowledge, acknowledge_deploy_time_function, as_named
 
 # The Python environment archive is downloaded, unzipped and synced by the upload
 # function: it needs room in /tmp and memory for the sync.
@@ -87,8 +87,8 @@ class ArtifactUploads(Construct):
             "it prunes stale files under its prefix of the artifacts bucket.",
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]": "The handler writes the "
             "uploaded files, whose keys come from the assets, into the artifacts bucket only.",
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
-            f"<AWS::AccountId>-{stack.region}/*]": "The handler reads the asset zips "
+            f"AwsSolutions-IAM5[Resource::arn:{as_named(stack.partition, 'Partition')}:s3:::cdk-hnb659fds-assets-"
+            f"<AWS::AccountId>-{as_named(stack.region, 'Region')}/*]": "The handler reads the asset zips "
             "from the CDK bootstrap bucket, whose object keys are content hashes.",
         }
         for finding, reason in reasons.items():

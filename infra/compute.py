@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import Aws, BundlingOptions, DockerImage, DockerVolume, Stack
+import jsii
+from aws_cdk import Aws, BundlingOptions, DockerImage, DockerVolume, ILocalBundling, Stack
 from aws_cdk import aws_emrserverless as emrs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.config import PYTHON_VERSION, REPO_ROOT, AppConfig
+from infra.config import PYTHON_VERSION, REPO_ROOT, SKIP_BUNDLING, AppConfig, refuse
 from infra.nag import acknowledge, acknowledge_role_policy
 from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
 from pipeline.versions import EMR_RELEASE
@@ -222,4 +227,45 @@ def _python_env_bundling(config: AppConfig) -> BundlingOptions:
         environment={"PYTHON_VERSION": PYTHON_VERSION},
         volumes=[DockerVolume(host_path=str(EMR_REQUIREMENTS), container_path="/requirements-emr.txt")],
         command=["bash", "/asset-input/build.sh"],
+        local=RequireDocker(),
     )
+
+
+@jsii.implements(ILocalBundling)
+class RequireDocker:
+    """Checks that Docker answers just before CDK would start the build container.
+
+    CDK tries local bundling first and runs Docker when it declines, and only when the
+    archive is not already in cdk.out; without a Docker daemon, `docker run` fails with a
+    page of stack trace, so this says it in one line instead.
+    """
+
+    def try_bundle(self, _output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
+        problem = docker_problem()
+        if problem:
+            refuse(
+                f"Docker is needed to build the job's Python environment for `cdk deploy`, but {problem}: "
+                f"start Docker, or add -c {SKIP_BUNDLING}=true if you only want to synthesize"
+            )
+        return False  # Docker answers: CDK runs the build container
+
+
+def docker_problem(timeout_s: int = 30) -> str | None:
+    """Why the Docker that CDK would use (`CDK_DOCKER`, else `docker`) cannot run a container; None if it can."""
+    docker = os.environ.get("CDK_DOCKER", "docker")
+    if shutil.which(docker) is None:
+        return f"`{docker}` is not installed"
+    try:
+        answer = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`{docker} info` did not answer within {timeout_s} s"
+    if answer.returncode == 0:
+        return None
+    said = [line.strip() for line in answer.stderr.splitlines() if line.strip()]
+    return f"its daemon does not answer ({said[-1] if said else f'`{docker} info` exited with {answer.returncode}'})"

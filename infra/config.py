@@ -7,11 +7,17 @@ README lists them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from constructs import Construct
+
+from infra.log_groups import VALID_RETENTION_DAYS
 
 # The EU region rule lives in pipeline/deployment.py, shared with the cloud client;
 # EU_REGIONS is imported here for the code and tests that read it from infra.config.
@@ -38,8 +44,22 @@ WORKER_DISK_GB = 20
 """Ephemeral storage of each worker when none is configured (free)."""
 
 
+SKIP_BUNDLING = "skip_bundling"
+"""The one context key of the app that is not an AppConfig field (see disable_bundling_if_asked)."""
+
+
 class ConfigError(ValueError):
     """A context value that would produce a wrong or non-compliant deployment."""
+
+
+def refuse(message: str) -> NoReturn:
+    """Stop synth with one `error:` line and no traceback (app.py and the Docker check).
+
+    A SystemExit: jsii turns any Exception raised inside a CDK callback (asset bundling) into a
+    JavaScript error and a page of stack trace, but lets SystemExit through to the interpreter.
+    """
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,7 @@ class AppConfig:
     @classmethod
     def from_context(cls, scope: Construct) -> AppConfig:
         """Read every field from CDK context, falling back to the defaults above."""
+        check_setting_names(scope.node.get_all_context())
         values: dict[str, Any] = {}
         for name, field in cls.__dataclass_fields__.items():
             raw = scope.node.try_get_context(name)
@@ -122,6 +143,19 @@ class AppConfig:
             )
         if not 1 <= self.idle_timeout_minutes <= 10080:
             raise ConfigError("idle_timeout_minutes must be between 1 and 10080")
+        for name in ("log_retention_days", "noncurrent_version_days", "job_timeout_minutes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.state_machine_log_retention_days not in VALID_RETENTION_DAYS:
+            raise ConfigError(
+                "state_machine_log_retention_days must be one of the retentions CloudWatch Logs accepts "
+                f"({', '.join(map(str, sorted(VALID_RETENTION_DAYS)))}), got {self.state_machine_log_retention_days}"
+            )
+        if not (self.job_package_path / "__main__.py").is_file():
+            raise ConfigError(
+                f"job_package_dir {self.job_package_dir!r}: {self.job_package_path} has no __main__.py "
+                "(the job's entry point)"
+            )
         self._validate_workers()
         if self.weights != IMAGENET:
             weights = Path(self.weights)
@@ -180,6 +214,33 @@ def _size(resources: tuple[int, int, int]) -> str:
     return f"{vcpu} vCPU, {memory} GB, {disk} GB disk"
 
 
+SETTINGS = (*(f.name for f in fields(AppConfig)), SKIP_BUNDLING)
+"""Every context key of the app's own, in the order of the README's Configuration table."""
+_SETTING_STYLE = re.compile(r"[a-z][a-z0-9_]*")
+_NEAR_MISS = 0.85
+"""difflib ratio from which a key in another style (`skip-bundling`, `maxVcpu`) is taken for a misspelt setting."""
+
+
+def check_setting_names(context: Mapping[str, Any]) -> None:
+    """Refuse a context key meant as one of the app's settings that is none (`-c weigths=...`).
+
+    CDK's own keys pass: feature flags (`@aws-cdk/...`), the keys the CLI injects
+    (`aws:cdk:bundling-stacks`, `aws:cdk:version-reporting`...), lookups cached in
+    cdk.context.json (`availability-zones:account=...`), and the CLI's kebab-case keys
+    (`acknowledged-issue-numbers`, `cli-telemetry`). What is refused: any other key in the
+    app's style (lower case and `_`), and a near miss of a setting in another style.
+    """
+    for key in sorted(context):
+        if key in SETTINGS or key.startswith("@") or ":" in key:
+            continue
+        spelled = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).replace("-", "_").lower()
+        if not _SETTING_STYLE.fullmatch(key) and not difflib.get_close_matches(spelled, SETTINGS, 1, _NEAR_MISS):
+            continue
+        close = difflib.get_close_matches(spelled, SETTINGS, 1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown setting -c {key}{hint}; the settings are: {', '.join(SETTINGS)}")
+
+
 def weights_sidecar(weights_file: Path) -> Path:
     """The job's convention (`X.weights.h5` is described by `X.json`), from the job itself."""
     return Path(sidecar_path(str(weights_file)))
@@ -208,5 +269,5 @@ def disable_bundling_if_asked(scope: Construct) -> None:
     skips every Docker and local bundling step, which synth needs on machines
     without Docker. Must run on the App before any stack is added.
     """
-    if _coerce("skip_bundling", scope.node.try_get_context("skip_bundling") or False, bool):
+    if _coerce(SKIP_BUNDLING, scope.node.try_get_context(SKIP_BUNDLING) or False, bool):
         scope.node.set_context("aws:cdk:bundling-stacks", [])

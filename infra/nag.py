@@ -6,10 +6,17 @@ one kind has in this app, so that a construct adding such a resource accepts the
 one call, on that resource only, naming what it is.
 """
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Token, Validations
 from constructs import IConstruct
 
 NIST = "NIST.800.53.R5"
+
+
+def as_named(value: str, pseudo_parameter: str) -> str:
+    """A stack's region or partition as cdk-nag writes it in a finding: literal when known at
+    synth (the region is set on the stack; `@aws-cdk/core:enablePartitionLiterals` then makes
+    the partition literal too), else the pseudo parameter, `<AWS::Region>`."""
+    return f"<AWS::{pseudo_parameter}>" if Token.is_unresolved(value) else value
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:

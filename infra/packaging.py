@@ -54,9 +54,7 @@ class Packaging(Construct):
         uploads: ArtifactUploads,
     ) -> None:
         super().__init__(scope, construct_id)
-        package_dir = config.job_package_path
-        if not (package_dir / "__main__.py").is_file():
-            raise FileNotFoundError(f"job package {package_dir} has no __main__.py (set -c job_package_dir=...)")
+        package_dir = config.job_package_path  # has a __main__.py: AppConfig.validate checked it
         self.job_digest = source_digest(package_files(package_dir))
         job_uri = uploads.add(
             "Job",

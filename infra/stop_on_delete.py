@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CustomResource, Duration, Stack, Token
+from aws_cdk import ArnFormat, CustomResource, Duration, Stack
 from aws_cdk import aws_emrserverless as emrs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.log_groups import expiring_log_group
-from infra.nag import acknowledge, acknowledge_deploy_time_function
+from infra.nag import acknowledge, acknowledge_deploy_time_function, as_named
 
 HANDLER_DIR = Path(__file__).parent / "handlers"
 HANDLER = "stop_application.handler"
@@ -97,8 +97,7 @@ class StopOnDelete(Construct):
     def _acknowledge(self, role: iam.Role, application: emrs.CfnApplication, state_machine_name: str) -> None:
         stack = Stack.of(self)
         application_id = stack.get_logical_id(application)
-        # cdk-nag names the ARN as synthesized: a region set on the stack is literal.
-        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        region, partition = as_named(stack.region, "Region"), as_named(stack.partition, "Partition")
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{application_id}.Arn>/jobruns/*]",
@@ -106,7 +105,7 @@ class StopOnDelete(Construct):
         )
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{region}:<AWS::AccountId>:"
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:states:{region}:<AWS::AccountId>:"
             f"execution:{state_machine_name}:*]",
             "Execution names are only known on delete: StopExecution is limited to this one state machine's runs.",
         )

@@ -13,6 +13,16 @@ def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+class DefaultsShown(argparse.HelpFormatter):
+    """`--help` ends each option's line with its default, unless the line already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 CLIENT_COMMANDS = ("cloud", "dashboard")
 """Commands that need neither Spark nor the job: they start without importing either."""
 
@@ -43,7 +53,9 @@ def parser() -> argparse.ArgumentParser:
     from pipeline.model import ENGINES, IMAGENET, PREPROCESSING_MODES
 
     top, commands = _top()
-    run = commands.add_parser("run", help="featurize photos, fit PCA, write results and a report")
+    run = commands.add_parser(
+        "run", help="featurize photos, fit PCA, write results and a report", formatter_class=DefaultsShown
+    )
     run.add_argument(
         "--input", required=True, help="folder of <Label>/<photo>.jpg (local path or s3://); PCA is fitted on it"
     )
@@ -76,8 +88,11 @@ def parser() -> argparse.ArgumentParser:
     size.add_argument("--components", type=int, help="keep exactly this many components")
     run.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
     run.add_argument("--run-id", help="name of the run folder (default: UTC timestamp)")
+    _add_verbose(run)
 
-    transform = commands.add_parser("transform", help="project new photos with a finished run, without refitting")
+    transform = commands.add_parser(
+        "transform", help="project new photos with a finished run, without refitting", formatter_class=DefaultsShown
+    )
     transform.add_argument("--run", required=True, help="folder of a finished run (local path or s3://)")
     transform.add_argument(
         "--input",
@@ -90,12 +105,24 @@ def parser() -> argparse.ArgumentParser:
     transform.add_argument("--output", help="results go to OUTPUT/RUN_ID/ (default: beside the run)")
     transform.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
     transform.add_argument("--run-id", help="name of the new folder (default: UTC timestamp)")
+    _add_verbose(transform)
 
-    predict = commands.add_parser("predict", help="top 3 labels of each photo, as JSON lines (no Spark needed)")
+    predict = commands.add_parser(
+        "predict", help="top 3 labels of each photo, as JSON lines (no Spark needed)", formatter_class=DefaultsShown
+    )
     predict.add_argument("--run", required=True, help="folder of a finished local run")
-    predict.add_argument("photos", nargs="+", metavar="PHOTO")
+    predict.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (.jpg, .jpeg, .png)")
+    _add_verbose(predict)
     _add_client_commands(commands)
     return top
+
+
+def _add_verbose(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show Spark's and LiteRT's start-up messages and Spark's warnings (hidden by default)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,10 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = client_parser().parse_args(argv)
         return args.handler(args)  # pipeline/cloud/command.py, pipeline/dashboard.py
     args = parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep the console readable
+    from pipeline.model import QUIET_ENV, WeightsError
+
+    # Set before TensorFlow, the JVM and its Python workers start, which read them from the environment.
+    os.environ[QUIET_ENV] = "0" if args.verbose else "1"
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pipeline.images import UnreadableImage
     from pipeline.job import OutputError
-    from pipeline.model import WeightsError
     from pipeline.read import InputError
     from pipeline.spark import MissingJava
 
@@ -136,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     config = RunConfig(**options, **({"run_id": args.run_id} if args.run_id else {}))
     validate(config)
     check_local_output(config.output)
-    return _summarise(run(_session(), config, _console()))
+    return _summarise(run(_session(args), config, _console()))
 
 
 def _transform(args: argparse.Namespace) -> int:
@@ -150,7 +181,7 @@ def _transform(args: argparse.Namespace) -> int:
         raise ValueError(f"--partitions must be at least 1, got {config.partitions}")
     if config.output:
         check_local_output(config.output)
-    return _summarise(transform(_session(), config, _console()))
+    return _summarise(transform(_session(args), config, _console()))
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -163,10 +194,10 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _session():
+def _session(args: argparse.Namespace):
     from pipeline.spark import create_session
 
-    return create_session()
+    return create_session(verbose=args.verbose)
 
 
 def _console():

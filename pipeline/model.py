@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -40,6 +40,12 @@ PREPROCESSING_MODES = ("tf", "torch")
 
 _TORCH_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _TORCH_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+QUIET_ENV = "PIPELINE_QUIET"
+"""`1`: hide LiteRT's start-up notices. Set by `python -m pipeline` without --verbose before Spark starts,
+so that the local Python workers inherit it; under spark-submit the executors never see it."""
+LITERT_NOTICES = frozenset({"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."})
 
 
 class WeightsError(ValueError):
@@ -319,7 +325,8 @@ def _tflite_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
     interpreter.resize_tensor_input(source, [batch, payload.image_size, payload.image_size, 3])
-    interpreter.allocate_tensors()
+    with without_litert_notices():
+        interpreter.allocate_tensors()  # applies the XNNPACK delegate, which announces itself
 
     def run(images: np.ndarray) -> np.ndarray:
         out = np.empty((len(images), FEATURE_DIM), dtype=np.float32)
@@ -334,6 +341,32 @@ def _tflite_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:
         return out
 
     return run
+
+
+@contextlib.contextmanager
+def without_litert_notices() -> Iterator[None]:
+    """LiteRT's C++ logger writes its notices straight to the process's stderr and reads no setting that
+    silences them (TF_CPP_MIN_LOG_LEVEL included). With QUIET_ENV set, stderr (file descriptor 2) goes to a
+    file meanwhile, and everything in it but those notices is written back."""
+    if os.environ.get(QUIET_ENV) != "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if line.rstrip("\r\n") not in LITERT_NOTICES)
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def _keras_runner(payload: ModelPayload) -> Callable[[np.ndarray], np.ndarray]:

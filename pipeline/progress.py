@@ -31,15 +31,17 @@ class Console:
         if total is not None and done is not None:
             watcher = threading.Thread(target=self._watch, args=(name, total, done, start, finished), daemon=True)
             watcher.start()
+        outcome = "failed after"  # unless the stage's code returns
         try:
             yield
+            outcome = "done in"
         finally:
             finished.set()
             if watcher is not None:
                 watcher.join()
             elapsed = time.monotonic() - start
             self.timings[name] = round(elapsed, 3)
-            self.say(f"[{name}] done in {elapsed:.1f} s")
+            self.say(f"[{name}] {outcome} {elapsed:.1f} s")
 
     def _watch(self, name: str, total: int, done: Accumulator, start: float, finished: threading.Event) -> None:
         shown = 0

@@ -10,7 +10,18 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
+
+from pipeline import s3
+
+MISSING_CONNECTOR = ("org.apache.hadoop.fs.UnsupportedFileSystemException", "java.lang.ClassNotFoundException")
+"""What Hadoop throws for a scheme it has no FileSystem for: `s3` (no mapping), `s3a` (mapped to a class
+that pip's pyspark does not ship)."""
+
+
+class NoConnector(OSError):
+    """A path whose scheme this Spark cannot open; the message says where it does work."""
 
 
 def to_uri(path: str) -> str:
@@ -36,8 +47,33 @@ def join(uri: str, *names: str) -> str:
 
 
 def _filesystem(spark: SparkSession, uri: str):
+    """Hadoop's FileSystem for `uri`: the job's first touch of every path that Hadoop opens."""
     path = spark._jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark._jsc.hadoopConfiguration()), path
+    try:
+        return path.getFileSystem(spark._jsc.hadoopConfiguration()), path
+    except Py4JJavaError as error:
+        if not _is_missing_connector(error.java_exception):
+            raise
+        raise NoConnector(no_connector_message(uri)) from None
+
+
+def _is_missing_connector(java_error) -> bool:
+    while java_error is not None:
+        if java_error.getClass().getName() in MISSING_CONNECTOR:
+            return True
+        java_error = java_error.getCause()
+    return False
+
+
+def no_connector_message(uri: str) -> str:
+    scheme = urlparse(uri).scheme
+    if s3.is_s3(uri):
+        return (
+            f"{uri}: this Spark has no S3 connector (pip's pyspark has none), so {scheme}:// paths run on "
+            "EMR Serverless (python -m pipeline cloud start); here, use local folders, and move photos and results "
+            "with python -m pipeline cloud upload / cloud results"
+        )
+    return f"{uri}: this Spark has no connector for {scheme}:// paths; use a local folder (or s3:// on EMR Serverless)"
 
 
 def exists(spark: SparkSession, uri: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from infra.config import REPO_ROOT
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 
 
-def cdk_synth(tmp_path: Path, *context: str) -> subprocess.CompletedProcess:
+def cdk_synth(tmp_path: Path, *context: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if not CDK.exists():
         pytest.fail("node_modules/.bin/cdk is missing: run `npm ci` at the repo root")
     extra = [f"{k}={v}" for k, v in job_package_context(tmp_path).items()]
@@ -26,6 +27,7 @@ def cdk_synth(tmp_path: Path, *context: str) -> subprocess.CompletedProcess:
         # cdk.json runs `python3 app.py`: the repo's venv python must come first.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
+        **(env or {}),
     }
     return subprocess.run(
         [
@@ -55,16 +57,65 @@ def test_pinned_cli_version() -> None:
     assert int(package["devDependencies"]["node"].split(".")[0]) >= 22  # jsii dropped Node 20 on 2026-10-30
 
 
+CDK_OWN_LINES = ("Bundling asset ", "python3 app.py: Subprocess exited with error")
+"""What the CDK prints around the app's refusal: its progress line before bundling, the CLI's exit note."""
+
+
+def refusal(result: subprocess.CompletedProcess) -> str:
+    """The app's one `error:` line; fails unless synth stopped with that line, CDK's own and nothing else."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "Error:" not in result.stderr, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    ours = [line for line in lines if line.startswith("error: ")]
+    assert len(ours) == 1, result.stderr[-3000:]
+    assert all(line in ours or line.startswith(CDK_OWN_LINES) for line in lines), result.stderr[-3000:]
+    return ours[0]
+
+
 def test_cdk_synth_without_docker(tmp_path) -> None:
     result = cdk_synth(tmp_path, "skip_bundling=true")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "end-of-life" not in result.stderr + result.stdout  # the pinned Node runs it, no jsii banner
+    assert "feature flags" not in result.stderr + result.stdout  # cdk.json sets every recommended flag
     template = json.loads((tmp_path / "cdk.out" / "FruitsPipeline.template.json").read_text())
     assert "AWS::EMRServerless::Application" in {r["Type"] for r in template["Resources"].values()}
 
 
 def test_cdk_synth_refuses_a_non_eu_region(tmp_path) -> None:
-    result = cdk_synth(tmp_path, "skip_bundling=true", "region=us-east-1")
-    assert result.returncode != 0
-    assert "Region 'us-east-1' is not in the EU" in result.stderr
-    assert "GDPR" in result.stderr
+    line = refusal(cdk_synth(tmp_path, "skip_bundling=true", "region=us-east-1"))
+    assert line.startswith("error: Region 'us-east-1' is not in the EU")
+    assert "GDPR" in line
+
+
+def test_cdk_synth_refuses_a_misspelt_setting(tmp_path) -> None:
+    line = refusal(cdk_synth(tmp_path, "skip_bundling=true", "weigths=imagenet"))
+    assert line.startswith("error: unknown setting -c weigths (did you mean weights?); the settings are: region, ")
+
+
+DOCKER_WITHOUT_DAEMON = """#!/bin/sh
+echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+exit 1
+"""
+
+
+def test_cdk_synth_without_a_docker_daemon_says_so_in_one_line(tmp_path) -> None:
+    """The bundling of the job's environment needs Docker: CDK_DOCKER (which CDK runs too) is one without a daemon."""
+    docker = tmp_path / "docker"
+    docker.write_text(DOCKER_WITHOUT_DAEMON)
+    docker.chmod(0o755)
+    line = refusal(cdk_synth(tmp_path, env={"CDK_DOCKER": str(docker)}))
+    assert line == (
+        "error: Docker is needed to build the job's Python environment for `cdk deploy`, but its daemon does not "
+        "answer (Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?): "
+        "start Docker, or add -c skip_bundling=true if you only want to synthesize"
+    )
+
+
+def test_cdk_synth_with_the_real_docker_client_and_no_daemon(tmp_path) -> None:
+    """The same with this machine's own `docker`, where it has a client and no daemon (else skipped)."""
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0:
+        pytest.skip("needs a docker client without a running daemon")
+    line = refusal(cdk_synth(tmp_path))
+    assert "Docker is needed to build the job's Python environment" in line
+    assert "-c skip_bundling=true" in line

@@ -7,7 +7,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.compute import Compute, python_env_fingerprint
+from infra.compute import Compute, RequireDocker, docker_problem, python_env_fingerprint
 from infra.config import AppConfig
 from infra.storage import Storage
 from pipeline.versions import EMR_RELEASE
@@ -202,3 +202,34 @@ def test_arm64_and_capacity_come_from_context(arm_template) -> None:
     assert props["Architecture"] == "ARM64"
     assert props["MaximumCapacity"]["Cpu"] == "8 vCPU"
     assert props["AutoStopConfiguration"]["IdleTimeoutMinutes"] == 2
+
+
+def fake_docker(tmp_path, exit_code: int, said: str = "") -> str:
+    docker = tmp_path / "docker"
+    docker.write_text(f"#!/bin/sh\necho '{said}' >&2\nexit {exit_code}\n")
+    docker.chmod(0o755)
+    return str(docker)
+
+
+def test_docker_problem_names_what_is_missing(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CDK_DOCKER", str(tmp_path / "absent"))
+    assert docker_problem() == f"`{tmp_path / 'absent'}` is not installed"
+    monkeypatch.setenv("CDK_DOCKER", fake_docker(tmp_path, 1, "Cannot connect to the Docker daemon"))
+    assert docker_problem() == "its daemon does not answer (Cannot connect to the Docker daemon)"
+
+
+def test_with_docker_answering_cdk_runs_the_build_container(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CDK_DOCKER", fake_docker(tmp_path, 0))
+    assert docker_problem() is None
+    assert RequireDocker().try_bundle(str(tmp_path)) is False  # declines local bundling: CDK runs Docker
+
+
+def test_without_docker_bundling_stops_with_one_line(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CDK_DOCKER", str(tmp_path / "absent"))
+    with pytest.raises(SystemExit) as stopped:
+        RequireDocker().try_bundle(str(tmp_path))
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: Docker is needed to build the job's Python environment for `cdk deploy`, but `{tmp_path / 'absent'}` "
+        "is not installed: start Docker, or add -c skip_bundling=true if you only want to synthesize\n"
+    )

@@ -9,6 +9,7 @@ from infra.config import (
     DEFAULT_REGION,
     EU_REGIONS,
     REPO_ROOT,
+    SETTINGS,
     AppConfig,
     ConfigError,
     weights_sidecar,
@@ -154,3 +155,69 @@ def test_privacy_settings_are_off_by_default_and_can_be_turned_on() -> None:
 def test_default_image_size_outside_the_jobs_range_is_refused(size: str) -> None:
     with pytest.raises(ConfigError, match="image_size"):
         config_from(image_size=size)
+
+
+@pytest.mark.parametrize(
+    "key,suggestion",
+    [
+        ("weigths", "weights"),
+        ("max_vcpus", "max_vcpu"),
+        ("skip-bundling", "skip_bundling"),  # a near miss in another style
+        ("maxVcpu", "max_vcpu"),
+        ("Region", "region"),
+        ("colour", None),  # in the app's style but near nothing: refused, no suggestion
+    ],
+)
+def test_an_unknown_setting_is_refused_with_the_valid_ones_and_a_close_match(key: str, suggestion: str | None) -> None:
+    with pytest.raises(ConfigError) as refused:
+        config_from(**{key: "x"})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"unknown setting -c {key}")
+    assert (f"(did you mean {suggestion}?)" in message) if suggestion else "did you mean" not in message
+    assert message.endswith(f"the settings are: {', '.join(SETTINGS)}")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy",  # feature flags
+        "@aws-cdk/core:newFlagOfALaterRelease",
+        "aws:cdk:bundling-stacks",  # injected by the CLI on every synth (seen in a real `cdk synth`)
+        "aws:cdk:version-reporting",
+        "aws:cdk:enable-path-metadata",
+        "aws:cdk:enable-asset-metadata",
+        "acknowledged-issue-numbers",  # written by `cdk acknowledge`
+        "cli-telemetry",  # written by `cdk cli-telemetry`
+        "availability-zones:account=123456789012:region=eu-west-3",  # a lookup cached in cdk.context.json
+    ],
+)
+def test_cdk_and_cli_keys_pass(key: str) -> None:
+    assert config_from(**{key: "x"}) == AppConfig()
+
+
+def test_the_readme_configuration_table_lists_exactly_the_settings() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme.split("#### Configuration", 1)[1].split("\n#", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert sorted(re.findall(r"`([a-z_]+)`", "".join(first_cells))) == sorted(SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "context,message",
+    [
+        ({"state_machine_log_retention_days": "31"}, "state_machine_log_retention_days must be one of .*, got 31"),
+        ({"log_retention_days": "0"}, "log_retention_days must be at least 1, got 0"),
+        ({"noncurrent_version_days": "-1"}, "noncurrent_version_days must be at least 1"),
+        ({"job_timeout_minutes": "0"}, "job_timeout_minutes must be at least 1"),
+    ],
+)
+def test_retentions_and_timeouts_aws_would_refuse_stop_synth(context: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from(**context)
+
+
+def test_a_job_package_without_entry_point_is_refused(tmp_path) -> None:
+    (tmp_path / "pipeline").mkdir()
+    with pytest.raises(ConfigError, match="has no __main__.py"):
+        config_from(job_package_dir=str(tmp_path / "pipeline"))

@@ -5,7 +5,6 @@ import re
 import zipfile
 from pathlib import Path
 
-import pytest
 from aws_cdk import Stack
 
 from infra.artifact_uploads import ArtifactUploads
@@ -96,12 +95,6 @@ def test_a_weights_file_is_deployed_under_its_name(tmp_path, variant_stack) -> N
     (tmp_path / "finetuned.json").write_text('{"preprocessing": "tf"}')
     stack, packaging = packaging_for(variant_stack, weights=str(weights))
     assert re.search(f'/model/{HASH}/finetuned.tflite"]]}}$', resolved(stack, packaging.model_uri))
-
-
-def test_a_package_without_entry_point_is_refused(tmp_path, variant_stack) -> None:
-    (tmp_path / "pipeline").mkdir()
-    with pytest.raises(FileNotFoundError, match="__main__.py"):
-        packaging_for(variant_stack, job_package_dir=str(tmp_path / "pipeline"))
 
 
 def test_local_bundling_stages_job_and_converted_model_for_upload(weights, variant_stack) -> None:

@@ -8,6 +8,7 @@ import cfnlint.api
 import pytest
 from infra_synth import STACK_NAME, build_app, synth_context
 
+from infra.config import REPO_ROOT
 from infra.nag import NIST, acknowledge
 
 PACKS = ("AwsSolutions-", f"{NIST}-")
@@ -168,3 +169,13 @@ def test_every_function_logs_to_an_expiring_log_group_deleted_with_the_stack(syn
         assert log_group["Type"] == "AWS::Logs::LogGroup", name
         assert log_group["Properties"]["RetentionInDays"] == 30, name
         assert log_group["DeletionPolicy"] == "Delete", name
+
+
+def test_cdk_json_sets_every_flag_the_cli_recommends_for_a_new_app() -> None:
+    """`cdk init`'s flags (the pinned CLI carries them): without them `cdk synth` warns that N flags are not
+    configured. target-partitions stays `aws` only: the stack deploys to EU regions, never to China."""
+    recommended = json.loads(
+        (REPO_ROOT / "node_modules/aws-cdk/lib/init-templates/.recommended-feature-flags.json").read_text()
+    )
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    assert {**recommended, "@aws-cdk/core:target-partitions": ["aws"]} == context

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.cluster import Placement, default_partitions, per_executor, planned_cores, settled_count
-from pipeline.spark import job_defaults, local_defaults
+from pipeline.spark import LOCAL_JVM_OPTIONS, QUIET_LOG4J2, job_defaults, local_defaults
 
 
 @pytest.mark.parametrize(
@@ -76,6 +76,14 @@ def test_local_defaults_only_when_started_directly(monkeypatch):
     local = local_defaults()
     assert local["spark.master"] == "local[*]" and local["spark.ui.enabled"] == "false"
     assert not {"spark.master", "spark.ui.enabled", "spark.driver.memory"} & set(job_defaults())
+
+
+def test_local_runs_log_errors_only_from_the_jvms_start_unless_verbose():
+    quiet = f"{LOCAL_JVM_OPTIONS} -Dlog4j2.configurationFile={QUIET_LOG4J2.as_uri()}"
+    assert local_defaults()["spark.driver.extraJavaOptions"] == quiet
+    assert local_defaults(verbose=True)["spark.driver.extraJavaOptions"] == LOCAL_JVM_OPTIONS
+    assert "rootLogger.level = error" in QUIET_LOG4J2.read_text()
+    assert not any("log4j" in value for value in job_defaults().values())  # spark-submit: the cluster's logging
 
 
 def test_placement_is_measured_per_task_in_local_mode(spark):

@@ -387,6 +387,18 @@ def test_predict_computes_the_job_features(spark, finished_run):
         np.testing.assert_allclose(predictor.features(content), features, rtol=1e-5, atol=1e-5)
 
 
+def test_predict_hides_litert_notices_unless_verbose(finished_run):
+    run_dir, _ = finished_run
+    command = [sys.executable, "-m", "pipeline", "predict", "--run", str(run_dir), str(unseen_photos()[0])]
+    quiet, verbose = (
+        subprocess.run([*command, *extra], cwd=REPO, capture_output=True, text=True, timeout=300)
+        for extra in ([], ["--verbose"])
+    )
+    assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert quiet.stderr == "" and "Created TensorFlow Lite XNNPACK delegate" in verbose.stderr
+    assert quiet.stdout == verbose.stdout
+
+
 @pytest.mark.parametrize(
     "make_args,message",
     [
@@ -496,6 +508,8 @@ def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert not attempts.exists(), attempts.read_text()  # neither the driver nor a worker tried
+    start_up = ("Setting default log level", "NativeCodeLoader", "XNNPACK")  # hidden without --verbose
+    assert not [line for line in done.stderr.splitlines() if any(noise in line for noise in start_up)], done.stderr
     report = json.loads((tmp_path / "out" / "emr" / "report.json").read_text())
     assert report["model"]["image_size"] == 48  # the any-size model, resized for this run
     artifacts = report["artifacts"]

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 from pipeline.images import decode_image
 from pipeline.model import (
     FEATURE_DIM,
+    QUIET_ENV,
     ModelPayload,
     WeightsError,
     build_embedder,
@@ -19,6 +21,7 @@ from pipeline.model import (
     sidecar_path,
     tflite_batch_size,
     tflite_payload,
+    without_litert_notices,
     write_tflite_model,
 )
 from tests.conftest import REPO, SAMPLE
@@ -169,3 +172,18 @@ def test_unusable_weights_are_a_clear_error_from_the_conversion(tmp_path):
     broken.write_bytes(b"not hdf5")
     with pytest.raises(WeightsError, match="cannot load weights .*broken.weights.h5"):
         load_payload(str(broken), 96, "tflite", "tf", None)
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_litert_notices_are_dropped_from_stderr_and_the_rest_kept(quiet, monkeypatch, capfd):
+    """At the file descriptor LiteRT's C++ logger writes to; TF_CPP_MIN_LOG_LEVEL does not reach it."""
+    if quiet:
+        monkeypatch.setenv(QUIET_ENV, "1")
+    else:
+        monkeypatch.delenv(QUIET_ENV, raising=False)
+    with without_litert_notices():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: something else\n")
+        print("a Python line", file=sys.stderr)
+    lines = sorted(capfd.readouterr().err.splitlines())  # pytest's sys.stderr is not file descriptor 2
+    notice = ["INFO: Created TensorFlow Lite XNNPACK delegate for CPU."]
+    assert lines == sorted(([] if quiet else notice) + ["ERROR: something else", "a Python line"])
