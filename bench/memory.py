@@ -115,7 +115,9 @@ def side(args: argparse.Namespace, name: str, scratch: Path, photos: Path, photo
         command = [sys.executable, "-m", "pipeline", *job]
     peaks = Peaks()
     began = time.perf_counter()
-    measured = run_measured(command, env=env, interval=0.1, cwd=str(scratch), observe=peaks.observe)
+    measured = run_measured(
+        command, env=env, interval=0.1, cwd=str(scratch), observe=peaks.observe, timeout_s=args.timeout
+    )
     row = {
         "side": f"{name.split('-')[0]} ({'binaryFile' if name == 'before' else 'read ahead'})",
         "master": CLUSTER if name == "after-cluster" else "local[2]",
@@ -128,8 +130,10 @@ def side(args: argparse.Namespace, name: str, scratch: Path, photos: Path, photo
         "peak_per_executor_gb": round(max(peaks.executors.values(), default=0) / GB, 2),
         "peak_tree_gb": round(measured.peak_rss_bytes / GB, 2),
     }
-    if measured.returncode:
-        row["error"] = (measured.stderr.strip().splitlines() or ["?"])[-1][:200]
+    errors = [line for line in measured.stderr.splitlines() if "ERROR" in line or line.startswith("error:")]
+    row["error"] = (errors or measured.stderr.strip().splitlines() or ["?"])[0][:160] if measured.returncode else ""
+    if measured.timed_out:
+        row["error"] = f"still running after {args.timeout:.0f} s, killed; first error: {row['error']}"
     return row
 
 
@@ -141,6 +145,7 @@ def main() -> None:
     options.add_argument("--photos", type=int, default=600, help="photos (default %(default)s: 300 a task on 2 cores)")
     options.add_argument("--distinct", type=int, default=4, help="distinct 12 MP photos generated")
     options.add_argument("--before", default=BEFORE, help="git ref of the code to compare with (default %(default)s)")
+    options.add_argument("--timeout", type=float, default=300, help="a side still running after it is killed (s)")
     sides = ["before", "after-local", "after-cluster"]
     options.add_argument("--sides", nargs="+", default=sides, choices=sides)
     args = options.parse_args()

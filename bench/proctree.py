@@ -8,6 +8,7 @@ its descendants, sampled every `interval` seconds.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -72,6 +73,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    timed_out: bool = False
 
 
 def run_measured(
@@ -80,9 +82,12 @@ def run_measured(
     interval: float = 0.25,
     cwd: str | None = None,
     observe: Callable[[list[Process]], None] | None = None,
+    timeout_s: float | None = None,
 ) -> Measured:
     """Run `command`, returning its wall time and the peak RSS of its whole process tree;
-    `observe` sees every sample's processes (e.g. to find the peak of each one)."""
+    `observe` sees every sample's processes (e.g. to find the peak of each one). A run still going
+    after `timeout_s` is killed with its whole tree (returncode -9, `timed_out`): a hung Spark
+    job is a result, not a reason to wait for ever."""
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, parts = 0, {}
@@ -100,11 +105,21 @@ def run_measured(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stdout, stderr = process.communicate()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        for found in reversed(processes(process.pid)):  # children first: the JVM's workers, the JVM, the job
+            try:
+                os.kill(found.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stdout, stderr = process.communicate()
+        timed_out = True
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    return Measured(seconds, peak, parts, process.returncode, stdout, stderr)
+    return Measured(seconds, peak, parts, process.returncode, stdout, stderr, timed_out)
 
 
 def peak_columns(measured: Measured, prefix: str = "") -> dict[str, float]:

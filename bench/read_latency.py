@@ -36,8 +36,8 @@ from bench.cluster import CLUSTER, cpu_model, last_json  # noqa: E402
 from bench.inputs import add_input_options  # noqa: E402
 from bench.table import report  # noqa: E402
 
-BEFORE = "e8cb839"
-"""main when this branch started: binaryFile's read path."""
+BEFORE = "27d696c"
+"""main before the read path landed: binaryFile's read path."""
 STEP = "featurize train"
 BUCKET = "bench-photos"
 LATENCY_CLASS = "bench.LatencyLocalFileSystem"

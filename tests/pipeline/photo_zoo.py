@@ -68,6 +68,8 @@ def write_zoo(folder: Path, jpeg: bytes) -> Path:
 
 DECODE_FAILURES = {"Banana/corrupt.jpg"}
 """Cases that the listing takes as photos and the workers skip, when they decode them."""
+AWKWARD_LABEL = 'Pomme "d\'or", #1 50% {x} é ü 日本'
+"""A label (and a photo name below it) that CSV must quote: comma, quotes, apostrophe, %, #, {}, spaces, non-Latin."""
 OUTSIDE = "outside"
 """A folder beside the input, reached through a link to a folder inside it."""
 
@@ -86,6 +88,7 @@ def write_folder_cases(root: Path, jpeg: bytes) -> dict[str, tuple[str, str]]:
         "Apple/2024/06/deep.jpeg": (photo["photo"], ("photo", "Apple")),
         "Apple/x.jpg/inside.jpg": (photo["photo"], ("photo", "Apple")),
         "_Banana/b.png": (photo["png"], ("photo", "_Banana")),
+        f'{AWKWARD_LABEL}/苹果, it\'s "1".jpg': (photo["photo"], ("photo", AWKWARD_LABEL)),
         "Apple/.IMG_1.jpg": (photo["photo"], ("ignored", "hidden file")),
         "Apple/._a.jpg": (b"\x00\x05\x16\x07", ("ignored", "AppleDouble")),
         "Apple/.DS_Store": (b"\x00\x00\x00\x01Bud1", ("ignored", "system file (.DS_Store)")),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.s3_stand_in import DelayProxy
 from pipeline.cli import main
-from tests.pipeline.photo_zoo import write_folder_cases
+from tests.pipeline.photo_zoo import AWKWARD_LABEL, write_folder_cases
 from tests.pipeline.test_listing import independent_listing, upload_tree
 
 COMMON = ["--partitions", "2"]
@@ -59,9 +62,22 @@ def test_the_report_accounts_for_every_file_an_independent_listing_finds(spark, 
     assert train["photos"] == train["featurized"] + train["skipped"]
     assert sum(train["ignored_by_reason"].values()) == train["ignored"]
     assert_cases(accounted(report, "train", f"file:{folder}/", spark, run_dir), expected)
-    assert train["featurized_per_label"] == {"Apple": 4, "Banana": 1, "Cherry": 1, "_Banana": 1}
+    assert train["featurized_per_label"] == {"Apple": 4, "Banana": 1, "Cherry": 1, AWKWARD_LABEL: 1, "_Banana": 1}
     page = (run_dir / "report.html").read_text()
     assert f"Ignored files ({train['ignored']})" in page and "macOS AppleDouble companion" in page
+
+
+def test_the_csv_of_the_cases_reads_back_in_pandas_and_the_csv_module(spark, case_run):
+    """Labels and paths with commas, quotes, `%`, `#`, `{}`, spaces and non-Latin letters, as the job wrote them."""
+    run_dir, _ = case_run
+    rows = spark.read.parquet(str(run_dir / "features_train.parquet")).select("path", "label").collect()
+    expected = {row.path: row.label for row in rows}
+    assert AWKWARD_LABEL in expected.values()
+    data = (run_dir / "pca_train.csv").read_bytes()
+    frame = pd.read_csv(io.BytesIO(data), dtype={"path": str, "label": str}, keep_default_na=False)
+    assert dict(zip(frame["path"], frame["label"], strict=True)) == expected
+    records = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    assert {record["path"]: record["label"] for record in records} == expected
 
 
 def test_transform_follows_the_same_rules(spark, cases, case_run, tmp_path):
