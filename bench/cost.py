@@ -1,6 +1,7 @@
 """Cost of one EMR Serverless run: compute (vCPU- and GB-hours) and S3 requests.
 
-Usage: python bench/cost.py --photos-per-vcpu-second 69 [--prices prices.json] [--s3-get-wait-ms 0]
+Usage: python bench/cost.py --photos-per-vcpu-second 69 [--prices prices.json] [--s3-get-wait-ms 40 ...]
+       [--read-path after|before ...]
 
 EMR Serverless bills vCPU-hours, GB-hours (and disk beyond 20 GB a worker) per second with a
 one-minute minimum per worker, from worker start to worker release. The resources of one run
@@ -13,10 +14,13 @@ follow from:
   archive at one S3 stream's throughput, unpacking it (both measured by
   bench/environment_size.py), and starting Spark and the Python workers (assumed);
 - the job's fixed stages (listing, PCA, CSV, report) on the driver, from the local runs.
+- the wait of each photo's GET (`--s3-get-wait-ms`, its time to first byte, 40 ms by default) times
+  the share of it that reaches the cores, measured by bench/read_latency.py for each read path
+  (`EXPOSED_WAIT`): before, binaryFile read a task's photos one after another and every wait
+  stalled a core; after, the workers read ahead in threads and hide nearly all of it.
 S3 requests are billed per request: one GET per photo, LISTs of 1,000 keys, and PUTs (each
 file the job writes, as multipart uploads) besides the reads of its own outputs; see
-`s3_requests`. The wall time each GET adds on a worker (its latency) is not modelled here:
-`--s3-get-wait-ms` leaves room for it once measured.
+`s3_requests`.
 
 The prices turn that into money (`--prices FILE` replaces them: JSON {"name": {"vcpu_hour": x,
 "gb_hour": y, "put_per_1000": z, "get_per_1000": w}, ...}). AWS's pricing pages fill their tables
@@ -62,8 +66,15 @@ STARTUP_S = ENVIRONMENT_ARCHIVE_MB / S3_STREAM_MB_PER_S + ENVIRONMENT_UNPACK_S +
 FIXED_S = 60.0  # assumed: driver-only stages (listing, PCA, CSV, report) on large runs
 MINIMUM_S = 60.0
 
+GET_WAIT_MS = 40.0
+"""Assumed time to first byte of a photo's GET: small objects take tens of milliseconds on S3."""
+EXPOSED_WAIT = {"before": 0.90, "after": 0.02}
+"""Share of each GET's wait that lengthened the feature stage: (stage at 40 ms - stage at 0 ms) x cores /
+(photos x 40 ms), measured by bench/read_latency.py on 2026-11-26 (5,107 photos, 224 px, 2 cores), the
+larger of local[2] and local-cluster[2,1,3072]. Before (binaryFile, one read after another): 0.90 and 0.87.
+After (read ahead in threads, S3 stand-in): 0.02 and below zero (the 40 ms run was the faster)."""
 GETS_PER_PHOTO = 1
-"""Spark's binaryFile reads each photo with one GET (its size comes from the listing)."""
+"""Each photo is read with one GET (its size comes from the listing)."""
 KEYS_PER_LIST = 1000
 """ListObjectsV2 returns at most 1,000 keys a request."""
 PUTS_PER_FILE = 3
@@ -101,15 +112,20 @@ def default_prices() -> dict[str, dict[str, float]]:
 
 
 def run_resources(
-    photos: int, photos_per_vcpu_second: float, executors: int = MAX_EXECUTORS, s3_get_wait_s: float = 0.0
+    photos: int,
+    photos_per_vcpu_second: float,
+    executors: int = MAX_EXECUTORS,
+    s3_get_wait_s: float = GET_WAIT_MS / 1000,
+    read_path: str = "after",
 ) -> dict[str, float]:
     """vCPU-hours and GB-hours of one run: driver for the whole run, executors for the featurize stage.
 
-    `s3_get_wait_s`: wall time each photo's GET keeps a core waiting beyond what the measured
-    photos/s include (local files here); 0 until the object-store issue measures it.
+    `s3_get_wait_s`: each photo's GET's time to first byte, of which the share `EXPOSED_WAIT[read_path]`
+    keeps a core waiting beyond what the photos/s measured on local files include.
     """
     cores = EXECUTOR_VCPU * executors
-    featurize_s = photos / (photos_per_vcpu_second * cores) + photos * s3_get_wait_s / cores
+    waited = EXPOSED_WAIT[read_path] * photos * s3_get_wait_s / cores
+    featurize_s = photos / (photos_per_vcpu_second * cores) + waited
     executor_s = max(MINIMUM_S, STARTUP_S + featurize_s)
     driver_s = max(MINIMUM_S, STARTUP_S + featurize_s + FIXED_S)
     return {
@@ -144,26 +160,41 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--photos-per-vcpu-second", type=float, required=True)
     options.add_argument("--prices", help="JSON file of regional prices (see above)")
-    options.add_argument("--s3-get-wait-ms", type=float, default=0.0, help="core wait per photo's GET (default 0)")
+    options.add_argument(
+        "--s3-get-wait-ms", type=float, nargs="+", default=[GET_WAIT_MS], help="each GET's time to first byte"
+    )
+    options.add_argument("--read-path", nargs="+", default=["after"], choices=sorted(EXPOSED_WAIT))
+    options.add_argument("--photos", type=int, nargs="+", default=[90_000, 1_000_000])
+    options.add_argument("--price-names", nargs="+", help="only these of the prices (default: all)")
     args = options.parse_args()
     prices = json.loads(Path(args.prices).read_text()) if args.prices else default_prices()
+    if args.price_names:
+        unknown = sorted(set(args.price_names) - set(prices))
+        if unknown:
+            options.error(f"unknown --price-names {', '.join(unknown)}; known: {', '.join(prices)}")
+        prices = {name: prices[name] for name in args.price_names}
     rows = []
-    for photos in (90_000, 1_000_000):
+    for photos in args.photos:
         executors = executors_for(photos, args.photos_per_vcpu_second)
-        usage = run_resources(photos, args.photos_per_vcpu_second, executors, args.s3_get_wait_ms / 1000)
         requests = s3_requests(photos, executors)
-        for name, price in prices.items():
-            rows.append(
-                {"photos": photos, "executors": executors, **usage, **requests, "prices": name}
-                | run_cost(usage, requests, price)
-            )
+        for read_path in args.read_path:
+            for wait_ms in args.s3_get_wait_ms:
+                usage = run_resources(photos, args.photos_per_vcpu_second, executors, wait_ms / 1000, read_path)
+                for name, price in prices.items():
+                    rows.append(
+                        {"photos": photos, "read_path": read_path, "s3_get_wait_ms": wait_ms, "executors": executors}
+                        | usage
+                        | requests
+                        | {"prices": name}
+                        | run_cost(usage, requests, price)
+                    )
     report(
         rows,
         {
             "benchmark": "cost",
             "photos_per_vcpu_second": args.photos_per_vcpu_second,
             "startup_s": round(STARTUP_S, 1),
-            "s3_get_wait_ms": args.s3_get_wait_ms,
+            "exposed_wait": EXPOSED_WAIT,
         },
     )
 

@@ -8,9 +8,11 @@ its descendants, sampled every `interval` seconds.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -27,23 +29,39 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss_bytes(root: int) -> dict[str, int]:
-    """Resident bytes of `root` ("driver"), its JVMs ("jvm") and every other descendant ("workers")."""
-    tree, stack = _children(), [root]
-    totals = {"driver": 0, "jvm": 0, "workers": 0}
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    parent: int
+    rss: int  # resident bytes
+    command: list[str]
+
+
+def processes(root: int) -> list[Process]:
+    """`root` and every descendant, parents before their children, with resident bytes and command line."""
+    tree, stack, found = _children(), [(root, 0)], []
     page = os.sysconf("SC_PAGE_SIZE")
     while stack:
-        pid = stack.pop()
+        pid, parent = stack.pop()
         try:
             with open(f"/proc/{pid}/statm") as file:
                 rss = int(file.read().split()[1]) * page
             with open(f"/proc/{pid}/cmdline", "rb") as file:
-                program = os.path.basename(file.read().split(b"\0")[0])
+                command = [part.decode(errors="replace") for part in file.read().split(b"\0") if part]
         except (OSError, IndexError, ValueError):
             continue
-        kind = "driver" if pid == root else "jvm" if program == b"java" else "workers"
-        totals[kind] += rss
-        stack += tree.get(pid, [])
+        found.append(Process(pid, parent, rss, command))
+        stack += [(child, pid) for child in tree.get(pid, [])]
+    return found
+
+
+def tree_rss_bytes(root: int) -> dict[str, int]:
+    """Resident bytes of `root` ("driver"), its JVMs ("jvm") and every other descendant ("workers")."""
+    totals = {"driver": 0, "jvm": 0, "workers": 0}
+    for process in processes(root):
+        program = os.path.basename(process.command[0]) if process.command else ""
+        kind = "driver" if process.pid == root else "jvm" if program == "java" else "workers"
+        totals[kind] += process.rss
     return totals
 
 
@@ -55,18 +73,31 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    timed_out: bool = False
 
 
-def run_measured(command: list[str], env: dict[str, str] | None = None, interval: float = 0.25) -> Measured:
-    """Run `command`, returning its wall time and the peak RSS of its whole process tree."""
+def run_measured(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    interval: float = 0.25,
+    cwd: str | None = None,
+    observe: Callable[[list[Process]], None] | None = None,
+    timeout_s: float | None = None,
+) -> Measured:
+    """Run `command`, returning its wall time and the peak RSS of its whole process tree;
+    `observe` sees every sample's processes (e.g. to find the peak of each one). A run still going
+    after `timeout_s` is killed with its whole tree (returncode -9, `timed_out`): a hung Spark
+    job is a result, not a reason to wait for ever."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, parts = 0, {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak, parts
         while not done.is_set():
+            if observe is not None:
+                observe(processes(process.pid))
             now = tree_rss_bytes(process.pid)
             if sum(now.values()) > peak:
                 peak, parts = sum(now.values()), now
@@ -74,11 +105,21 @@ def run_measured(command: list[str], env: dict[str, str] | None = None, interval
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stdout, stderr = process.communicate()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        for found in reversed(processes(process.pid)):  # children first: the JVM's workers, the JVM, the job
+            try:
+                os.kill(found.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stdout, stderr = process.communicate()
+        timed_out = True
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    return Measured(seconds, peak, parts, process.returncode, stdout, stderr)
+    return Measured(seconds, peak, parts, process.returncode, stdout, stderr, timed_out)
 
 
 def peak_columns(measured: Measured, prefix: str = "") -> dict[str, float]:

@@ -207,7 +207,11 @@ def _console():
 
 
 def _summarise(report: dict) -> int:
-    if report["skipped"]:
-        print(f"skipped {len(report['skipped'])} unreadable file(s): reasons in report.json", file=sys.stderr)
+    if report["skipped"] or report["ignored"]:
+        print(
+            f"skipped {len(report['skipped'])} photo(s), ignored {len(report['ignored'])} other file(s): "
+            "each named with its reason in report.json",
+            file=sys.stderr,
+        )
     print(f"results: {report['run_dir']}\nreport:  {report['run_dir']}/report.html")
     return 0

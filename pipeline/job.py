@@ -18,10 +18,8 @@ from pyspark.sql import functions as F
 
 from pipeline import s3, storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
-from pipeline.cluster import Placement, default_partitions
+from pipeline.cluster import Placement
 from pipeline.csv_output import write_csv
-from pipeline.featurize import WorkerCounters, featurize
-from pipeline.images import EMPTY_FILE
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
@@ -41,14 +39,13 @@ from pipeline.model import (
 )
 from pipeline.progress import Console
 from pipeline.provenance import running_code, running_environment
-from pipeline.read import InputError, PhotoSet, open_photo_set, set_name, splits_at_least
+from pipeline.read import InputError, set_name
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
+from pipeline.sets import featurize_sets, open_sets
 
 DEFAULT_IMAGE_SIZE = 224
 FIT_SET = "train"
-SKIPPED_SHOWN = 10
-"""Unreadable photos named on the console per set; report.json lists them all."""
 PROJECTION_POINTS = 5000
 """Photos drawn in the report's 2-D plot; more only blur it."""
 
@@ -145,53 +142,6 @@ def _read_tflite_file(spark: SparkSession, config: RunConfig) -> ModelPayload:
     return tflite_payload(storage.read_bytes(spark, uri), config.image_size, preprocessing, sidecar, config.weights)
 
 
-def _featurize_set(
-    spark: SparkSession,
-    photos: PhotoSet,
-    payload,
-    model: ModelPayload,
-    partitions: int,
-    run_dir: str,
-    console: Console,
-    placement: Placement,
-) -> tuple[str, dict[str, Any], list[dict[str, str]]]:
-    """Embed one set once, write its features, return (features uri, counts, skipped files)."""
-    counters = WorkerCounters.create(spark)
-    target = storage.join(run_dir, f"features_{photos.name}.parquet")
-    name = f"featurize {photos.name}"
-    with (
-        console.stage(name, total=len(photos.photo_paths), done=counters.done),
-        placement.step(name, counters.per_task),
-        splits_at_least(spark, partitions),
-    ):
-        featurize(photos.frame, payload, model, partitions, counters).write.parquet(target)
-    written = spark.read.parquet(target)
-    per_label = {row.label: row["count"] for row in written.groupBy("label").count().collect()}
-    skipped = [{"path": path, "reason": reason} for path, reason in sorted(counters.skipped.value.items())]
-    if sum(per_label.values()) + len(skipped) < len(photos.photo_paths):  # Spark's scan drops empty files
-        seen = {row.path for row in written.select("path").collect()} | set(counters.skipped.value)
-        skipped += [{"path": p, "reason": EMPTY_FILE} for p in photos.photo_paths if p not in seen]
-    for entry in skipped[:SKIPPED_SHOWN]:
-        console.say(f"  skipped {entry['path']}: {entry['reason']}")
-    if len(skipped) > SKIPPED_SHOWN:
-        console.say(f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (all in report.json)")
-    counts = {
-        "input": photos.uri,
-        "photos": len(photos.photo_paths),
-        "featurized": sum(per_label.values()),
-        "skipped": len(skipped),
-        "ignored_non_photo_files": len(photos.ignored_paths),
-        "photos_per_label": photos.per_label,
-        "featurized_per_label": dict(sorted(per_label.items())),
-        "partitions": partitions,
-        "model_builds": int(counters.builds.value),
-        # Where the workers' time went; the rest of the stage is Spark's (read, Arrow, Parquet, scheduling).
-        "worker_python_s": round(counters.python_seconds.value, 2),
-        "worker_model_s": round(counters.model_seconds.value, 2),
-    }
-    return target, counts, [dict(s, set=photos.name) for s in skipped]
-
-
 def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> dict[str, Any]:
     """pca_<name>.parquet, then pca_<name>.csv from it (written by every task, see csv_output)."""
     parquet = storage.join(run_dir, f"pca_{name}.parquet")
@@ -222,38 +172,6 @@ def _create_run_dir(spark: SparkSession, run_dir: str, output: str) -> None:
         storage.make_dirs(spark, run_dir)
     except Exception as error:  # Py4J wraps the Java IOException
         raise OutputError(f"cannot write to output {output}: {str(error).splitlines()[0]}") from None
-
-
-def _open_sets(spark: SparkSession, console: Console, named_paths: list[tuple[str, str]]) -> list[PhotoSet]:
-    with console.stage("list photos"):
-        sets = [open_photo_set(spark, name, path) for name, path in named_paths]
-    for photos in sets:
-        console.say(
-            f"  {photos.name}: {len(photos.photo_paths)} photos, {len(photos.per_label)} labels in {photos.uri}"
-        )
-    return sets
-
-
-def _featurize_sets(
-    spark: SparkSession,
-    sets: list[PhotoSet],
-    model: ModelPayload,
-    partitions: int | None,
-    run_dir: str,
-    console: Console,
-    placement: Placement,
-) -> tuple[dict[str, str], dict[str, dict[str, Any]], list[dict[str, str]], int]:
-    """Features of every set, written once; returns (parquet per set, counts, skipped, model builds)."""
-    payload = spark.sparkContext.broadcast(model)
-    features, counts, skipped = {}, {}, []
-    for photos in sets:
-        tasks = partitions or default_partitions(len(photos.photo_paths), placement.cores)
-        features[photos.name], counts[photos.name], set_skipped = _featurize_set(
-            spark, photos, payload, model, tasks, run_dir, console, placement
-        )
-        skipped += set_skipped
-    payload.unpersist()
-    return features, counts, skipped, sum(c["model_builds"] for c in counts.values())
 
 
 def _project_sets(
@@ -349,15 +267,14 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     for path in config.apply:
         named.append((set_name(path, taken), path))
         taken.add(named[-1][0])
-    sets = _open_sets(spark, console, named)
+    sets = open_sets(console, named)
 
     with console.stage("load model"):
         model = load_driver_payload(spark, config)
     _create_run_dir(spark, run_dir, config.output)
     placement = Placement(spark)
-    features, counts, skipped, builds = _featurize_sets(
-        spark, sets, model, config.partitions, run_dir, console, placement
-    )
+    featurized = featurize_sets(spark, sets, model, config.partitions, run_dir, console, placement)
+    features, counts = featurized.features, featurized.counts
     if counts[FIT_SET]["featurized"] < 2:
         raise InputError(
             f"PCA needs at least 2 readable photos in {config.input}; "
@@ -387,7 +304,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         with console.stage("cross-validate classifier"):
             cross_validation = cross_validate(pca, labels)
         classifier_info = summary(accuracies, matrices, FIT_SET, accuracies[FIT_SET], cross_validation)
-    model_info = _model_report(model, config.weights, builds)
+    model_info = _model_report(model, config.weights, featurized.builds)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
     storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(model_info))
     report = {
@@ -400,7 +317,8 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         "artifacts": _artifacts(spark, config.weights, model),
         "model": model_info,
         "sets": counts,
-        "skipped": skipped,
+        "skipped": featurized.skipped,
+        "ignored": featurized.ignored,
         "pca": {
             "fit_set": FIT_SET,
             "k": fit.k,
@@ -464,12 +382,11 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
     for path in config.inputs:
         named.append((set_name(path, taken), path))
         taken.add(named[-1][0])
-    sets = _open_sets(spark, console, named)
+    sets = open_sets(console, named)
     _create_run_dir(spark, run_dir, output)
     placement = Placement(spark)
-    features, counts, skipped, builds = _featurize_sets(
-        spark, sets, source.model, config.partitions, run_dir, console, placement
-    )
+    featurized = featurize_sets(spark, sets, source.model, config.partitions, run_dir, console, placement)
+    features, counts = featurized.features, featurized.counts
     pca = source.report["pca"]
     _project_sets(spark, source.pca, pca["k"], features, run_dir, console, counts, placement)
     classifier_info = None
@@ -493,9 +410,10 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "parameters": asdict(config),
         "versions": versions(),
         "artifacts": _artifacts(spark, storage.join(source.uri, source.report["model"]["file"]), source.model),
-        "model": dict(source.report["model"], builds_on_workers=builds),
+        "model": dict(source.report["model"], builds_on_workers=featurized.builds),
         "sets": counts,
-        "skipped": skipped,
+        "skipped": featurized.skipped,
+        "ignored": featurized.ignored,
         "pca": dict(pca, fit_set=f"{pca['fit_set']} of {source.uri}"),
         "classifier": classifier_info,
         "placement": placement.report(),

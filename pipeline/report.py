@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from pipeline.plots import LabelStyle, label_styles, projection_svg, variance_sv
 MATRIX_TABLE_LABELS = 30
 """Confusion matrices up to this many labels are drawn as a table; larger ones as their worst cells."""
 TOP_CONFUSIONS = 25
+IGNORED_SHOWN = 200
+"""Ignored files named on the page (report.json names them all)."""
 STYLE = """body{font-family:system-ui,sans-serif;max-width:64em;margin:1em auto;padding:0 1em;line-height:1.4}
 td,th{padding:2px 8px;text-align:left;vertical-align:bottom} .scroll{overflow-x:auto}
 svg{max-width:100%;height:auto} .legend{columns:14em;list-style:none;padding:0;font-size:90%}
@@ -231,16 +234,32 @@ def _sets_html(report: dict[str, Any]) -> str:
         rows.append(
             [
                 _e(name) + (" (fit)" if name == fit_set else ""),
-                str(counts["photos"]),
+                str(counts["files"]),
                 str(counts["featurized"]),
                 str(counts["skipped"]),
+                str(counts["ignored"]),
                 _e(csv.get("file", "")),
                 held_out,
                 training,
             ]
         )
-    header = ["set", "photos", "featurized", "skipped", "CSV", "held-out accuracy", "training accuracy"]
+    header = ["set", "files", "featurized", "skipped", "ignored", "CSV", "held-out accuracy", "training accuracy"]
     return _table(header, rows)
+
+
+def _ignored_html(report: dict[str, Any]) -> str:
+    """Files left out on purpose: how many for each reason, and the first IGNORED_SHOWN by name."""
+    ignored = report["ignored"]
+    if not ignored:
+        return "<h2>Ignored files (0)</h2><p>None: every file found is a photo.</p>"
+    reasons = Counter(entry["reason"] for entry in ignored).most_common()
+    shown = [[_e(entry["path"]), _e(entry["reason"])] for entry in ignored[:IGNORED_SHOWN]]
+    more = f"<p>... and {len(ignored) - IGNORED_SHOWN} more in report.json.</p>" if len(ignored) > IGNORED_SHOWN else ""
+    return (
+        f"<h2>Ignored files ({len(ignored)})</h2><p>Not photos, on purpose (see the README).</p>"
+        + _table(["reason", "files"], [[_e(reason), str(count)] for reason, count in reasons])
+        + f"<details><summary>The files</summary>{_table(['file', 'reason'], shown)}{more}</details>"
+    )
 
 
 def render_html(report: dict[str, Any], figures: Figures, plot_set: str) -> bytes:
@@ -267,6 +286,7 @@ the photos of {_e(pca["fit_set"])} ({_e(model["weights"])} weights, {model["imag
 <h2>Photos per label ({_e(plot_set)})</h2>{_bars(report["sets"][plot_set]["featurized_per_label"])}
 {matrices}
 <h2>Skipped files ({len(skipped)})</h2>{_table(["file", "reason"], skipped) if skipped else "<p>None.</p>"}
+{_ignored_html(report)}
 <h2>Files written</h2><p>Under {_e(report["run_dir"])}; then this page, report.json and, last, _SUCCESS.</p>
 {_table(["path", "files", "size"], files)}
 {_placement_html(report.get("placement"))}

@@ -33,11 +33,12 @@ def is_s3(uri: str) -> bool:
 
 
 def split(uri: str) -> tuple[str, str]:
-    """`s3://bucket/some/key` -> (`bucket`, `some/key`)."""
-    parsed = urlparse(uri)
-    if parsed.scheme not in SCHEMES or not parsed.netloc:
+    """`s3://bucket/some/key` -> (`bucket`, `some/key`); the key as written (a `#` or `?` in it is part of it)."""
+    scheme, _, rest = uri.partition("://")
+    bucket, _, key = rest.partition("/")
+    if scheme not in SCHEMES or not bucket:
         raise ValueError(f"not an S3 URI: {uri}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    return bucket, key.lstrip("/")
 
 
 def client(concurrency: int = DEFAULT_CONCURRENCY):

@@ -115,9 +115,20 @@ def test_cost_counts_s3_requests_one_get_per_photo_and_a_list_per_thousand_keys(
     assert cost["usd"] == pytest.approx(cost["compute_usd"] + cost["s3_requests_usd"], abs=0.006)
 
 
-def test_a_slow_get_lengthens_the_run_it_is_billed_for():
-    quick, waiting = run_resources(90_000, 69.0, 3), run_resources(90_000, 69.0, 3, s3_get_wait_s=0.05)
-    assert waiting["vcpu_hours"] > quick["vcpu_hours"]
+def test_a_slow_get_lengthens_the_run_it_is_billed_for_the_old_read_path_most():
+    no_wait = run_resources(90_000, 69.0, 3, s3_get_wait_s=0.0)
+    read_ahead = run_resources(90_000, 69.0, 3, s3_get_wait_s=0.04)
+    one_by_one = run_resources(90_000, 69.0, 3, s3_get_wait_s=0.04, read_path="before")
+    assert no_wait["vcpu_hours"] < read_ahead["vcpu_hours"] < one_by_one["vcpu_hours"]
+
+
+def test_a_run_that_hangs_is_killed_with_its_children_after_the_timeout():
+    hang = "import time; time.sleep(600)"
+    parent = f"import subprocess, sys; child = subprocess.Popen([sys.executable, '-c', {hang!r}]); print(child.pid)"
+    measured = run_measured([sys.executable, "-c", f"{parent}; sys.stdout.flush(); exec({hang!r})"], timeout_s=2)
+    assert measured.timed_out and measured.returncode == -9
+    status = Path(f"/proc/{int(measured.stdout.split()[0])}/stat")  # the grandchild: gone, or a zombie
+    assert not status.exists() or status.read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def test_cluster_benchmark_compares_local_cluster_with_local_mode(few_photos, weights):

@@ -68,7 +68,8 @@ def test_counts_cover_every_file(finished_run):
     assert train["photos"] == GOOD + len(CONVERTED) + len(SKIPPED)
     assert train["featurized"] == GOOD + len(CONVERTED)
     assert train["skipped"] == len(SKIPPED)
-    assert train["ignored_non_photo_files"] == 1
+    assert train["ignored"] == 1 and train["ignored_by_reason"] == {"not a photo (.txt)": 1}
+    assert train["files"] == train["photos"] + 1
     assert train["featurized_per_label"]["Apple Golden 1"] == 3
     assert train["featurized_per_label"]["Zoo"] == len(CONVERTED)
 

@@ -1,6 +1,7 @@
 import pytest
 
-from pipeline.read import as_scanned, set_name
+from pipeline.listing import Listing, list_local
+from pipeline.read import InputError, no_photos, open_photo_set, photo_frame, set_name, slices
 
 
 def test_set_names_are_short_safe_and_unique():
@@ -11,11 +12,42 @@ def test_set_names_are_short_safe_and_unique():
 
 
 @pytest.mark.parametrize(
-    "listed,scanned",
-    [
-        ("file:///in/Apple%20Golden%201/0.jpg", "file:/in/Apple Golden 1/0.jpg"),
-        ("s3://b/in/A%20b/1.jpg", "s3://b/in/A b/1.jpg"),
-    ],
+    "photos,partitions,expected",
+    [(5107, 6, (852, 6)), (30, 2, (15, 2)), (100, 12, (9, 12)), (7, 6, (2, 4)), (1, 4, (1, 1)), (10, 1, (10, 1))],
 )
-def test_listed_files_are_named_as_the_scan_names_them(listed, scanned):
-    assert as_scanned(listed) == scanned
+def test_photos_are_cut_into_consecutive_slices_no_more_than_planned(photos, partitions, expected):
+    assert slices(photos, partitions) == expected
+
+
+def test_the_photo_frame_has_the_planned_slices_in_path_order(spark, tmp_path, sample_photo):
+    for label in ("Apple", "Kiwi"):
+        (tmp_path / label).mkdir()
+        for index in range(15):
+            (tmp_path / label / f"{index:02}.jpg").write_bytes(sample_photo)
+    listing = list_local(str(tmp_path))
+    before = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    frame = photo_frame(spark, listing, 4)
+    assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == before  # the session's own again
+    assert frame.rdd.getNumPartitions() == 4
+    parts = frame.rdd.glom().collect()
+    assert [len(part) for part in parts] == [8, 8, 8, 6]
+    rows = [row for part in parts for row in part]
+    assert [r.path for r in rows] == listing.paths and {r.size for r in rows} == {len(sample_photo)}
+    assert [r.label for r in rows] == ["Apple"] * 15 + ["Kiwi"] * 15
+
+
+def test_inputs_without_a_photo_to_read_are_refused_in_one_line(tmp_path, sample_photo):
+    (tmp_path / "flat").mkdir()
+    for index in range(3):
+        (tmp_path / "flat" / f"{index}.jpg").write_bytes(sample_photo)
+    with pytest.raises(InputError, match=r"no label folders in .*flat: expected one folder per label, .*flat/<Label>/"):
+        open_photo_set("train", str(tmp_path / "flat"))
+    (tmp_path / "photo.jpg").write_bytes(sample_photo)
+    with pytest.raises(InputError, match="input must be a folder"):
+        open_photo_set("train", str(tmp_path / "photo.jpg"))
+    with pytest.raises(InputError, match="input must be a local folder or s3://"):
+        open_photo_set("train", "hdfs://namenode/photos")
+    empty = Listing("file:/in", skipped=[("file:/in/A/e.jpg", "empty file (0 bytes)")])
+    assert (
+        no_photos("/in", empty) == "none of the 1 photos under /in can be read (file:/in/A/e.jpg: empty file (0 bytes))"
+    )

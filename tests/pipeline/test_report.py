@@ -31,10 +31,12 @@ def sample_report(labels: list[str], with_apply: bool = True) -> dict:
     per_label = {label: 10 + i for i, label in enumerate(labels)}
     truth = [label for label in labels for _ in range(3)]
     predicted = truth[1:] + truth[:1]
-    sets = {"train": {"photos": 60, "featurized": 58, "skipped": 2, "featurized_per_label": per_label}}
+    sets = {"train": {"files": 61, "photos": 60, "featurized": 58, "skipped": 2, "ignored": 1}}
+    sets["train"]["featurized_per_label"] = per_label
     sets["train"]["csv"] = {"file": "pca_train.csv", "rows": 58, "bytes": 9000, "parts": 1, "driver_bytes": 0}
     if with_apply:
-        sets["validation"] = {"photos": 15, "featurized": 15, "skipped": 0, "featurized_per_label": {}}
+        sets["validation"] = {"files": 15, "photos": 15, "featurized": 15, "skipped": 0, "ignored": 0}
+        sets["validation"]["featurized_per_label"] = {}
     return {
         "command": "run",
         "run_id": "r1",
@@ -44,6 +46,7 @@ def sample_report(labels: list[str], with_apply: bool = True) -> dict:
         "model": {"weights": "imagenet", "image_size": 96, "engine": "tflite"},
         "sets": sets,
         "skipped": [{"path": "file:/in/a <b>.jpg", "reason": "corrupt", "set": "train"}],
+        "ignored": [{"path": "file:/in/A/._a <i>.jpg", "reason": "macOS AppleDouble companion (._*)", "set": "train"}],
         "pca": {
             "fit_set": "train",
             "k": 3,
@@ -131,7 +134,17 @@ def test_labels_in_any_script_are_text_of_the_page_escaped():
     for label in ["Pêche", "りんご", "苹果", "Kiwi, &quot;green&quot; &lt;b&gt;"]:
         assert page.count(label) >= 3  # legend, photos per label, confusion matrices
     assert "<b>" not in page.replace("<b>training", "").replace("<b>held out", "").replace("<b>93.2", "")
-    assert "file:/in/a &lt;b&gt;.jpg" in page
+    assert "file:/in/a &lt;b&gt;.jpg" in page and "file:/in/A/._a &lt;i&gt;.jpg" in page
+
+
+def test_ignored_files_are_counted_by_reason_and_named():
+    report = sample_report(LABELS)
+    report["ignored"] += [
+        {"path": f"file:/in/A/{i}.txt", "reason": "not a photo (.txt)", "set": "train"} for i in range(250)
+    ]
+    page = rendered(report, sample_points(LABELS))
+    assert "Ignored files (251)" in page and "<td>not a photo (.txt)</td><td>250</td>" in page
+    assert "file:/in/A/0.txt" in page and "file:/in/A/249.txt" not in page and "and 51 more in report.json" in page
 
 
 def test_training_accuracy_is_labelled_and_held_out_figures_shown():

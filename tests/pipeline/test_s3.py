@@ -25,3 +25,7 @@ def test_client_has_the_pool_retries_and_endpoint_asked_for(moto_s3, monkeypatch
     assert s3.client(concurrency=32) is client  # one per process and setting
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")
     assert s3.client(concurrency=32).meta.endpoint_url == "http://127.0.0.1:1"  # another environment, another client
+
+
+def test_a_key_keeps_its_hash_and_question_mark():
+    assert s3.split("s3://bucket/Kiwi #1/a?.jpg") == ("bucket", "Kiwi #1/a?.jpg")

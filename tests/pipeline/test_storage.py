@@ -46,10 +46,9 @@ def one_error_line(stderr: str) -> str:
     "input,output,model",
     [
         ("PHOTOS", "s3://bucket/out", "WEIGHTS"),
-        ("s3://bucket/in", "OUT", "WEIGHTS"),
         ("PHOTOS", "OUT", "s3a://bucket/model.weights.h5"),
     ],
-    ids=["output", "input", "weights"],
+    ids=["output", "weights"],
 )
 def test_an_s3_path_on_a_laptop_is_one_line(spark, photos, weights, tmp_path, capsys, input, output, model) -> None:
     local = {"PHOTOS": str(photos), "OUT": str(tmp_path / "out"), "WEIGHTS": weights}
@@ -57,6 +56,20 @@ def test_an_s3_path_on_a_laptop_is_one_line(spark, photos, weights, tmp_path, ca
     assert main(["run", *(local.get(arg, arg) for arg in args), "--image-size", "32"]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "this Spark has no S3 connector" in line and "EMR Serverless" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_s3_photos_without_credentials_are_one_line(spark, weights, tmp_path, capsys, monkeypatch) -> None:
+    """Photos are listed and read with boto3 (pipeline/listing.py, pipeline/fetch.py), not Hadoop: an s3://
+    input works anywhere AWS credentials do, and without them the run stops before writing anything."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    args = ["run", "--input", "s3://bucket/in", "--output", str(tmp_path / "out"), "--weights", weights]
+    assert main([*args, "--image-size", "32"]) == 2
+    assert one_error_line(capsys.readouterr().err) == "error: cannot list s3://bucket/in: Unable to locate credentials"
     assert not (tmp_path / "out").exists()
 
 

@@ -1,0 +1,129 @@
+"""A run's input sets: listed once, featurized once, every file accounted for.
+
+Each set's folder is listed on the driver (pipeline/read.py, pipeline/listing.py); its photos go
+through the fused feature step (pipeline/featurize.py) once, straight to Parquet; and every file
+found ends in exactly one bucket of the report: featurized, skipped or ignored, with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from pipeline import storage
+from pipeline.cluster import Placement, default_partitions
+from pipeline.featurize import WorkerCounters, featurize
+from pipeline.model import ModelPayload
+from pipeline.progress import Console
+from pipeline.read import PhotoSet, open_photo_set, slices
+
+SKIPPED_SHOWN = 10
+"""Skipped photos named on the console per set; report.json lists them all."""
+
+
+def _featurize_set(
+    spark: SparkSession,
+    photos: PhotoSet,
+    payload,
+    model: ModelPayload,
+    partitions: int,
+    run_dir: str,
+    console: Console,
+    placement: Placement,
+) -> tuple[str, dict[str, Any], list[dict[str, str]], list[dict[str, str]]]:
+    """Embed one set once, write its features; returns (features uri, counts, skipped files, ignored files).
+
+    Every file found under the set's folder is in exactly one of: featurized, skipped (with the
+    reason, from the listing or the workers) or ignored (with the reason, from the listing).
+    """
+    listing = photos.listing
+    counters = WorkerCounters.create(spark)
+    target = storage.join(run_dir, f"features_{photos.name}.parquet")
+    name = f"featurize {photos.name}"
+    with (
+        console.stage(name, total=len(listing.paths), done=counters.done),
+        placement.step(name, counters.per_task),
+    ):
+        featurize(photos.frame(spark, partitions), payload, model, counters).write.parquet(target)
+    written = spark.read.parquet(target)
+    per_label = {row.label: row["count"] for row in written.groupBy("label").count().collect()}
+    skipped = [
+        {"path": path, "reason": reason} for path, reason in sorted([*listing.skipped, *counters.skipped.value.items()])
+    ]
+    for entry in skipped[:SKIPPED_SHOWN]:
+        console.say(f"  skipped {entry['path']}: {entry['reason']}")
+    if len(skipped) > SKIPPED_SHOWN:
+        console.say(f"  ... and {len(skipped) - SKIPPED_SHOWN} more skipped (all in report.json)")
+    counts = {
+        "input": photos.uri,
+        "files": listing.files,
+        "photos": listing.files - len(listing.ignored),
+        "featurized": sum(per_label.values()),
+        "skipped": len(skipped),
+        "ignored": len(listing.ignored),
+        "ignored_by_reason": dict(Counter(reason for _, reason in listing.ignored).most_common()),
+        "photos_per_label": photos.per_label,
+        "featurized_per_label": dict(sorted(per_label.items())),
+        "partitions": slices(len(listing.paths), partitions)[1],
+        "model_builds": int(counters.builds.value),
+        # Where the workers' time went; the rest of the stage is Spark's (scheduling, Arrow, Parquet).
+        "worker_python_s": round(counters.python_seconds.value, 2),
+        "worker_model_s": round(counters.model_seconds.value, 2),
+        "worker_read_wait_s": round(counters.read_wait_seconds.value, 2),
+    }
+    ignored = [{"path": path, "reason": reason, "set": photos.name} for path, reason in listing.ignored]
+    return target, counts, [dict(s, set=photos.name) for s in skipped], ignored
+
+
+def open_sets(console: Console, named_paths: list[tuple[str, str]]) -> list[PhotoSet]:
+    with console.stage("list photos"):
+        sets = [open_photo_set(name, path) for name, path in named_paths]
+    for photos in sets:
+        listing = photos.listing
+        console.say(
+            f"  {photos.name}: {listing.files} files in {photos.uri}: {len(listing.paths)} photos to read in "
+            f"{len(photos.per_label)} labels, {len(listing.skipped)} skipped, {len(listing.ignored)} ignored"
+        )
+        if listing.unlabelled:
+            console.say(f"  {listing.unlabelled} photos directly in {photos.uri} skipped: not in a <Label>/ folder")
+    return sets
+
+
+@dataclass(frozen=True)
+class Featurized:
+    """Every set's features, written once, and the accounting of every file."""
+
+    features: dict[str, str]  # set -> features parquet
+    counts: dict[str, dict[str, Any]]  # set -> its figures (report.json `sets`)
+    skipped: list[dict[str, str]]
+    ignored: list[dict[str, str]]
+
+    @property
+    def builds(self) -> int:
+        return sum(c["model_builds"] for c in self.counts.values())
+
+
+def featurize_sets(
+    spark: SparkSession,
+    sets: list[PhotoSet],
+    model: ModelPayload,
+    partitions: int | None,
+    run_dir: str,
+    console: Console,
+    placement: Placement,
+) -> Featurized:
+    payload = spark.sparkContext.broadcast(model)
+    done = Featurized({}, {}, [], [])
+    for photos in sets:
+        tasks = partitions or default_partitions(len(photos.listing.paths), placement.cores)
+        features, counts, skipped, ignored = _featurize_set(
+            spark, photos, payload, model, tasks, run_dir, console, placement
+        )
+        done.features[photos.name], done.counts[photos.name] = features, counts
+        done.skipped.extend(skipped)
+        done.ignored.extend(ignored)
+    payload.unpersist()
+    return done
