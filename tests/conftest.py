@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -139,11 +140,11 @@ def moto_s3() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def s3_environment(moto_s3, spark, monkeypatch) -> Iterator[dict[str, str]]:
-    """The driver and the Spark workers reach moto's S3 (test credentials, the endpoint by environment)."""
+@contextmanager
+def s3_endpoint(spark, monkeypatch, endpoint: str) -> Iterator[dict[str, str]]:
+    """The driver and the Spark workers reach the S3 at `endpoint` (test credentials, by environment)."""
     names = {
-        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "AWS_ENDPOINT_URL_S3": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-3",
@@ -156,9 +157,18 @@ def s3_environment(moto_s3, spark, monkeypatch) -> Iterator[dict[str, str]]:
     worker_env = spark.sparkContext.environment
     before = {name: worker_env.get(name) for name in names}
     worker_env.update(names)
-    yield names
-    for name, value in before.items():
-        if value is None:
-            worker_env.pop(name, None)
-        else:
-            worker_env[name] = value
+    try:
+        yield names
+    finally:
+        for name, value in before.items():
+            if value is None:
+                worker_env.pop(name, None)
+            else:
+                worker_env[name] = value
+
+
+@pytest.fixture
+def s3_environment(moto_s3, spark, monkeypatch) -> Iterator[dict[str, str]]:
+    """The driver and the Spark workers reach moto's S3."""
+    with s3_endpoint(spark, monkeypatch, moto_s3) as names:
+        yield names

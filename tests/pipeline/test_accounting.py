@@ -13,6 +13,7 @@ import pytest
 
 from bench.s3_stand_in import DelayProxy
 from pipeline.cli import main
+from tests.conftest import s3_endpoint
 from tests.pipeline.photo_zoo import AWKWARD_LABEL, write_folder_cases
 from tests.pipeline.test_listing import independent_listing, upload_tree
 
@@ -108,27 +109,11 @@ def slow_s3(moto_s3, spark, monkeypatch):
     """The driver and the Spark workers reach moto's S3 through a proxy holding every request 20 ms."""
     host, port = moto_s3.removeprefix("http://").split(":")
     proxy = DelayProxy((host, int(port)))
-    names = {
-        "AWS_ENDPOINT_URL_S3": proxy.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-        "NO_PROXY": "127.0.0.1",  # the workers' refusing proxy stays for everything else
-    }
-    for name, value in names.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    worker_env = spark.sparkContext.environment
-    before = {name: worker_env.get(name) for name in names}
-    worker_env.update(names)
-    yield proxy
-    proxy.close()
-    for name, value in before.items():
-        if value is None:
-            worker_env.pop(name, None)
-        else:
-            worker_env[name] = value
+    try:
+        with s3_endpoint(spark, monkeypatch, proxy.endpoint):
+            yield proxy
+    finally:
+        proxy.close()
 
 
 def test_photos_on_s3_are_read_by_the_workers_concurrently_and_accounted_alike(
