@@ -104,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
     )
     transform.add_argument("--output", help="results go to OUTPUT/RUN_ID/ (default: beside the run)")
     transform.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
-    transform.add_argument("--run-id", help="name of the new folder (default: UTC timestamp)")
+    transform.add_argument("--run-id", help="name of the new folder (default: transform-<UTC timestamp>)")
     _add_verbose(transform)
 
     predict = commands.add_parser(

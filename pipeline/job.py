@@ -54,6 +54,12 @@ class OutputError(ValueError):
     """An output location the job cannot use; the message says which and why."""
 
 
+def new_run_id(command: str = "run") -> str:
+    """A UTC timestamp; a transform's is prefixed `transform-`, so that it stands apart from runs in a listing."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return stamp if command == "run" else f"{command}-{stamp}"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     input: str
@@ -66,7 +72,7 @@ class RunConfig:
     variance: float = 0.95
     components: int | None = None
     partitions: int | None = None  # None: default_partitions()
-    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+    run_id: str = field(default_factory=new_run_id)
 
 
 def validate(config: RunConfig) -> None:
@@ -367,7 +373,7 @@ class TransformConfig:
     inputs: tuple[str, ...]
     output: str | None = None  # None: beside the run
     partitions: int | None = None
-    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
+    run_id: str = field(default_factory=lambda: new_run_id("transform"))
 
 
 def transform(spark: SparkSession, config: TransformConfig, console: Console) -> dict[str, Any]:

@@ -70,7 +70,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     start.add_argument("--image-size", type=int, help="pixels per side fed to the model (stack default: 224)")
     start.add_argument("--variance", type=float, help="share of variance kept by PCA (stack default: 0.95)")
-    start.add_argument("--run-id", help="name of the run and of its results folder (default: UTC timestamp)")
+    start.add_argument(
+        "--run-id",
+        help="name of the run and of its results folder (default: UTC timestamp, transform-... for --transform)",
+    )
     start.add_argument(
         "--transform", metavar="RUN", help="project --input with the finished run RUN (run id or s3:// folder) instead"
     )

@@ -43,9 +43,10 @@ class RunRequest:
     transform: str | None = None  # a finished run (id or s3:// folder) that projects `input`
 
 
-def new_run_id() -> str:
-    """A UTC timestamp, like the job's own default run id."""
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+def new_run_id(command: str = "run") -> str:
+    """A UTC timestamp, a transform's prefixed `transform-`: the job's own default run ids (pipeline/job.py)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return stamp if command == "run" else f"{command}-{stamp}"
 
 
 def places(stack: Stack) -> Places:
@@ -134,7 +135,7 @@ def _exists(s3, bucket: str, key: str) -> bool:
 
 def start(stack: Stack, request: RunRequest) -> dict[str, Any]:
     """Start one execution named after the run id; returns describe_execution's answer."""
-    run_id = request.run_id or new_run_id()
+    run_id = request.run_id or new_run_id("run" if request.transform is None else "transform")
     body = execution_input(stack, request, run_id)
     args = checked(stack, body)
     check_name(run_id)

@@ -519,3 +519,12 @@ def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
     }
     assert artifacts["code"]["sha256"] == source_digest(package_files(REPO / "pipeline"))
     assert "Artifacts" in (tmp_path / "out" / "emr" / "report.html").read_text()
+
+
+def test_transform_outputs_are_named_apart_from_runs():
+    from pipeline.cloud.runs import new_run_id as cloud_run_id
+    from pipeline.job import RunConfig, TransformConfig
+
+    run, projected = RunConfig("in", "out").run_id, TransformConfig("run", ("in",)).run_id
+    assert re.fullmatch(r"\d{8}-\d{6}", run) and re.fullmatch(r"transform-\d{8}-\d{6}", projected)
+    assert re.fullmatch(r"\d{8}-\d{6}", cloud_run_id()) and cloud_run_id("transform").startswith("transform-")
