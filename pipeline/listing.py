@@ -50,11 +50,15 @@ class Listing:
 
     def add(self, relative: str, size: int) -> None:
         """A regular file at `relative` (below the input folder) of `size` bytes, in its bucket."""
-        path = self._path(relative)
         reason = ignore_reason(relative)
         if reason is not None:
-            self.ignored.append((path, reason))
-            return
+            self.ignore(relative, reason)
+        else:
+            self.add_photo(relative, size)
+
+    def add_photo(self, relative: str, size: int) -> None:
+        """A file whose name makes it a photo (`ignore_reason` is None): to read, or skipped if it cannot be."""
+        path = self._path(relative)
         label = label_of(relative)
         if label is None:
             self.skipped.append((path, NO_LABEL))
@@ -148,7 +152,7 @@ def _add_file(listing: Listing, name: str, entry: os.DirEntry) -> None:
     if not stat.S_ISREG(info.st_mode):
         listing.skip(name, "not a regular file (a device, socket or named pipe)")
         return
-    listing.add(name, info.st_size)
+    listing.add_photo(name, info.st_size)  # judged by name above, before the stat
 
 
 def _target(link: str) -> str:
