@@ -53,7 +53,7 @@ class Recorder:
 def test_photos_come_back_in_order_and_a_failed_read_gets_its_reason():
     sizes = {f"p{i}": 10 for i in range(50)} | {"p7-missing": 10}
     order = sorted(sizes)
-    recorder = Recorder(sizes, seconds=0.002)
+    recorder = Recorder(sizes, seconds=0.02)  # long beside a thread's start, even on a busy machine
     handed = recorder.consume(read_ahead([(p, sizes[p]) for p in order], recorder.read, threads=4, window_bytes=1000))
     assert [path for path, _, _ in handed] == order
     for path, content, error in handed:
@@ -66,7 +66,7 @@ def test_photos_come_back_in_order_and_a_failed_read_gets_its_reason():
 
 def test_reading_ahead_stays_within_the_window_of_bytes():
     sizes = {f"p{i:02}": size for i, size in enumerate([30, 10, 10, 100, 10, 40, 40, 40, 5, 5, 5, 5] * 3)}
-    recorder = Recorder(sizes, seconds=0.001)
+    recorder = Recorder(sizes, seconds=0.01)
     handed = recorder.consume(read_ahead(sorted(sizes.items()), recorder.read, threads=8, window_bytes=60))
     assert [path for path, _, _ in handed] == sorted(sizes)
     big = {path for path, size in sizes.items() if size == 100}
