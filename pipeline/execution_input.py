@@ -14,6 +14,7 @@ every job argument is submitted as `--flag=value`, never as an empty item.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 ERROR = "InvalidExecutionInput"
@@ -32,6 +33,13 @@ REFUSED_FIELDS = {
 }
 UNKNOWN_FIELD = "execution input: a field is not one of {fields}"
 LIST_SEPARATOR = ","
+
+
+def new_run_id(command: str = "run") -> str:
+    """A run id when none is given: a UTC timestamp, a transform's prefixed `transform-` so that it
+    stands apart from runs in a listing. The job's default and the cloud client's, alike."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return stamp if command == "run" else f"{command}-{stamp}"
 
 
 class ExecutionInputError(ValueError):

@@ -20,6 +20,7 @@ from pipeline import s3, storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
 from pipeline.cluster import Placement
 from pipeline.csv_output import write_csv
+from pipeline.execution_input import new_run_id
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
@@ -52,12 +53,6 @@ PROJECTION_POINTS = 5000
 
 class OutputError(ValueError):
     """An output location the job cannot use; the message says which and why."""
-
-
-def new_run_id(command: str = "run") -> str:
-    """A UTC timestamp; a transform's is prefixed `transform-`, so that it stands apart from runs in a listing."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return stamp if command == "run" else f"{command}-{stamp}"
 
 
 @dataclass(frozen=True)

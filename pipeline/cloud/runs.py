@@ -19,7 +19,15 @@ from typing import Any
 
 from pipeline.cloud.errors import CloudError, Exit, bad_parameters
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
-from pipeline.execution_input import LIST_SEPARATOR, RUNS_PREFIX, ExecutionInputError, Places, defaults, validate
+from pipeline.execution_input import (
+    LIST_SEPARATOR,
+    RUNS_PREFIX,
+    ExecutionInputError,
+    Places,
+    defaults,
+    new_run_id,
+    validate,
+)
 
 # Step Functions' rule for execution names (StartExecution's API reference): 1 to 80
 # characters, no whitespace, brackets, wildcards, special or control characters.
@@ -41,12 +49,6 @@ class RunRequest:
     variance: float | None = None
     run_id: str | None = None
     transform: str | None = None  # a finished run (id or s3:// folder) that projects `input`
-
-
-def new_run_id(command: str = "run") -> str:
-    """A UTC timestamp, a transform's prefixed `transform-`: the job's own default run ids (pipeline/job.py)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return stamp if command == "run" else f"{command}-{stamp}"
 
 
 def places(stack: Stack) -> Places:
