@@ -17,7 +17,7 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pipeline import s3, storage
+from pipeline import s3
 from pipeline.images import EMPTY_FILE, ignore_reason
 
 NO_LABEL = "not in a label folder: photos go in <input>/<Label>/..., the label is that folder's name"
@@ -195,10 +195,3 @@ def list_s3(uri: str) -> Listing:
             else:
                 listing.add(relative, size)
     return listing.sorted()
-
-
-def list_input(uri: str) -> Listing:
-    """The listing of a local folder (`file:` URI) or an S3 prefix."""
-    if storage.is_local(uri):
-        return list_local(storage.local_path(uri))
-    return list_s3(uri)
