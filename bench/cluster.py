@@ -80,9 +80,7 @@ def side(args: argparse.Namespace, scratch: Path, cluster: bool) -> dict:
             "spark.ui.enabled": "false",  # as in local mode
             "spark.executorEnv.PYTHONPATH": str(REPO),  # executors run in their own folders
         }
-        command = [str(Path(sys.executable).parent / "spark-submit"), "--master", CLUSTER]
-        command += [word for key, value in conf.items() for word in ("--conf", f"{key}={value}")]
-        command += [__file__, *arguments]
+        command = submit_command(conf, __file__, *arguments)
     else:
         env["PIPELINE_SPARK_MASTER"] = "local[2]"
         command = [sys.executable, __file__, *arguments]
@@ -109,10 +107,20 @@ def side(args: argparse.Namespace, scratch: Path, cluster: bool) -> dict:
 
 
 def cpu_model() -> str:
+    """The CPU's model and its AVX-512 flags, printed beside every benchmark: speeds differ a lot between
+    machines of the same kind, with and without AVX-512 (bf16 above all)."""
     lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), "unknown")
     flags = next((line for line in lines if line.startswith("Flags")), "")
-    return f"{model}, AVX-512: {'yes' if 'avx512f' in flags else 'no'}"
+    return f"{model}; AVX-512: {' '.join(f for f in flags.split() if f.startswith('avx512')) or 'none'}"
+
+
+def submit_command(conf: dict[str, str], script: str, *arguments: str, master: str = CLUSTER) -> list[str]:
+    """spark-submit of `script` with `arguments` on `master`, each of `conf` as a `--conf`: as a submitter
+    (EMR Serverless) starts the job."""
+    command = [str(Path(sys.executable).parent / "spark-submit"), "--master", master]
+    command += [word for key, value in conf.items() for word in ("--conf", f"{key}={value}")]
+    return [*command, script, *arguments]
 
 
 def main() -> None:

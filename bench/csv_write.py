@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,16 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.cluster import cpu_model  # noqa: E402
 from bench.table import report  # noqa: E402
 
 LABELS = ["Apple Golden 1", "Banana", "Kiwi", 'Pêche, "plate"', "りんご", "Lemon", "Mango", "Pear", "Plum", "苹果"]
-
-
-def cpu() -> str:
-    lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), "?")
-    flags = next((line for line in lines if line.startswith("Flags")), "")
-    return f"{model}; AVX-512: {' '.join(f for f in flags.split() if f.startswith('avx512')) or 'none'}"
 
 
 def make_parquet(spark, target: str, rows: int, k: int) -> None:
@@ -157,8 +150,8 @@ def main() -> None:
                 "speedup": round(baseline / median, 2),
             }
         )
-    print(f"CPU: {cpu()}; Spark cores: local[*] = {os.cpu_count()}")
-    report(rows, {"benchmark": "csv_write", "csv_rows": args.rows, "components": k, "cpu": cpu()})
+    print(f"CPU: {cpu_model()}; Spark cores: local[*] = {os.cpu_count()}")
+    report(rows, {"benchmark": "csv_write", "csv_rows": args.rows, "components": k, "cpu": cpu_model()})
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.cluster import CLUSTER, cpu_model  # noqa: E402
+from bench.cluster import CLUSTER, cpu_model, submit_command  # noqa: E402
 from bench.inputs import add_input_options  # noqa: E402
 from bench.proctree import Process, run_measured  # noqa: E402
 from bench.read_latency import BEFORE, before_tree  # noqa: E402
@@ -105,11 +105,9 @@ def side(args: argparse.Namespace, name: str, scratch: Path, photos: Path, photo
     job = ["run", "--input", str(photos), "--output", str(output), "--weights", args.weights, "--run-id", "memory"]
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYTHONPATH=str(code))
     if name == "after-cluster":
-        command = [str(Path(sys.executable).parent / "spark-submit"), "--master", CLUSTER]
         conf = {"spark.executor.memory": "2g", "spark.driver.memory": "2g", "spark.ui.enabled": "false"}
         conf["spark.executorEnv.PYTHONPATH"] = str(code)
-        command += [word for key, value in conf.items() for word in ("--conf", f"{key}={value}")]
-        command += [str(code / "pipeline" / "__main__.py"), *job]
+        command = submit_command(conf, str(code / "pipeline" / "__main__.py"), *job)
     else:
         env["PIPELINE_SPARK_MASTER"] = "local[2]"
         command = [sys.executable, "-m", "pipeline", *job]

@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.cluster import CLUSTER, cpu_model, last_json  # noqa: E402
+from bench.cluster import cpu_model, last_json, submit_command  # noqa: E402
 from bench.inputs import add_input_options  # noqa: E402
 from bench.table import report  # noqa: E402
 
@@ -182,9 +182,7 @@ def side(args: argparse.Namespace, scratch: Path, name: str, code: Path, jar: Pa
     if cluster:
         conf |= {"spark.executor.memory": "2g", "spark.executor.extraJavaOptions": LOCAL_JVM_OPTIONS}
         conf |= {f"spark.executorEnv.{key}": value for key, value in environment.items()}
-        command = [str(Path(sys.executable).parent / "spark-submit"), "--master", CLUSTER]
-        command += [word for key, value in conf.items() for word in ("--conf", f"{key}={value}")]
-        command += [__file__, *arguments]
+        command = submit_command(conf, __file__, *arguments)
     else:  # `python -m pipeline`'s own session, as bench/cluster.py; the wait's settings through pyspark's launcher
         env["PIPELINE_SPARK_MASTER"] = "local[2]"
         if name == "before":

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.cluster import submit_command
 from tests.conftest import REPO, copy_sample
 
 CLUSTER = "local-cluster[2,1,1536]"  # 2 workers of 1 core and 1.5 GB
@@ -116,12 +117,10 @@ def submitted_run(stack_submission, photos, weights, keras_home, tmp_path_factor
         "spark.executorEnv.KERAS_HOME": str(keras_home),
         "spark.executorEnv.HTTPS_PROXY": "http://127.0.0.1:9",
     }
-    command = [str(Path(sys.executable).parent / "spark-submit"), "--master", CLUSTER]
-    for key, value in conf.items():
-        command += ["--conf", f"{key}={value}"]
-    command += [str(entry_point)]
-    command += ["run", "--input", str(photos), "--output", str(output), "--weights", weights]
-    command += ["--image-size", IMAGE_SIZE, "--run-id", "emr"]
+    job = ["run", "--input", str(photos), "--output", str(output), "--weights", weights]
+    command = submit_command(
+        conf, str(entry_point), *job, "--image-size", IMAGE_SIZE, "--run-id", "emr", master=CLUSTER
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIPELINE_SPARK_MASTER")}
     env |= {
         "PYSPARK_PYTHON": sys.executable,
