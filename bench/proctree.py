@@ -55,12 +55,12 @@ def processes(root: int) -> list[Process]:
     return found
 
 
-def tree_rss_bytes(root: int) -> dict[str, int]:
-    """Resident bytes of `root` ("driver"), its JVMs ("jvm") and every other descendant ("workers")."""
+def rss_by_kind(found: list[Process]) -> dict[str, int]:
+    """Resident bytes of the root of `found` ("driver"), its JVMs ("jvm") and every other descendant ("workers")."""
     totals = {"driver": 0, "jvm": 0, "workers": 0}
-    for process in processes(root):
+    for index, process in enumerate(found):
         program = os.path.basename(process.command[0]) if process.command else ""
-        kind = "driver" if process.pid == root else "jvm" if program == "java" else "workers"
+        kind = "driver" if index == 0 else "jvm" if program == "java" else "workers"
         totals[kind] += process.rss
     return totals
 
@@ -96,9 +96,10 @@ def run_measured(
     def sample() -> None:
         nonlocal peak, parts
         while not done.is_set():
+            found = processes(process.pid)  # one read of /proc a sample, for both uses
             if observe is not None:
-                observe(processes(process.pid))
-            now = tree_rss_bytes(process.pid)
+                observe(found)
+            now = rss_by_kind(found)
             if sum(now.values()) > peak:
                 peak, parts = sum(now.values()), now
             done.wait(interval)
