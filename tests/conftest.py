@@ -18,6 +18,8 @@ from typing import Iterator
 
 import pytest
 
+from bench.s3_stand_in import DelayProxy, moto_server
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 NODE_BIN = REPO / "node_modules" / ".bin"
@@ -131,13 +133,19 @@ def sample_photo() -> bytes:
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 (a free port): the endpoint URL, for boto3's `endpoint_url`."""
-    from moto.server import ThreadedMotoServer
+    with moto_server() as (host, port):
+        yield f"http://{host}:{port}"
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+
+@pytest.fixture
+def delay_proxy(moto_s3) -> Iterator[DelayProxy]:
+    """moto's S3 behind a proxy that holds each request `delay_s` (bench/s3_stand_in.py), closed after the test."""
+    host, port = moto_s3.removeprefix("http://").split(":")
+    proxy = DelayProxy((host, int(port)))
+    try:
+        yield proxy
+    finally:
+        proxy.close()
 
 
 @contextmanager

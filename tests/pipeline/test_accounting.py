@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.s3_stand_in import DelayProxy
 from pipeline.cli import main
 from tests.conftest import s3_endpoint
 from tests.pipeline.photo_zoo import AWKWARD_LABEL, write_folder_cases
@@ -105,15 +104,10 @@ def test_a_folder_without_label_folders_is_refused_with_the_layout(spark, weight
 
 
 @pytest.fixture
-def slow_s3(moto_s3, spark, monkeypatch):
+def slow_s3(delay_proxy, spark, monkeypatch):
     """The driver and the Spark workers reach moto's S3 through a proxy holding every request (`delay_s`)."""
-    host, port = moto_s3.removeprefix("http://").split(":")
-    proxy = DelayProxy((host, int(port)))
-    try:
-        with s3_endpoint(spark, monkeypatch, proxy.endpoint):
-            yield proxy
-    finally:
-        proxy.close()
+    with s3_endpoint(spark, monkeypatch, delay_proxy.endpoint):
+        yield delay_proxy
 
 
 def test_photos_on_s3_are_read_by_the_workers_concurrently_and_accounted_alike(

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from bench.memory import twelve_megapixel_jpeg
-from bench.s3_stand_in import DelayProxy
 from pipeline.fetch import AHEAD_PER_THREAD, read_ahead, read_photo
 from tests.conftest import REPO
 
@@ -90,14 +89,13 @@ def test_local_files_are_read_by_their_file_uri(tmp_path):
         read_photo(f"file:{tmp_path}/gone.jpg")
 
 
-def test_s3_objects_are_read_concurrently_through_the_real_client(moto_s3, monkeypatch, sample_photo):
+def test_s3_objects_are_read_concurrently_through_the_real_client(delay_proxy, monkeypatch, sample_photo):
     """botocore's pool against a stand-in with 250 ms per request and a 503 on every 12th GET.
 
     The wait is long beside the client's own work per request (signing, and a first connection per
     thread: a few ms each, more on a busy machine), so overlapping reads show whatever the machine's speed.
     """
-    host, port = moto_s3.removeprefix("http://").split(":")
-    proxy = DelayProxy((host, int(port)))
+    proxy = delay_proxy
     for name, value in {
         "AWS_ENDPOINT_URL_S3": proxy.endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -116,7 +114,6 @@ def test_s3_objects_are_read_concurrently_through_the_real_client(moto_s3, monke
     proxy.delay_s, proxy.fail_every = 0.25, 12
     photos = [(f"s3://reads/{key}", len(sample_photo)) for key in keys] + [("s3://reads/Kiwi/gone.jpg", 10)]
     handed = list(read_ahead(photos))
-    proxy.close()
     assert [content for _, content, _ in handed[:-1]] == [sample_photo] * len(keys)
     assert handed[-1][1] is None and handed[-1][2].startswith("cannot read: NoSuchKey")
     assert proxy.refused >= 2 and proxy.gets == len(photos) + proxy.refused  # each 503 was retried
