@@ -90,9 +90,14 @@ def test_defaults_fit_a_new_accounts_16_vcpu() -> None:
         ({"max_vcpu": "4"}, "smaller than one driver plus one executor \\(6 vCPU, 20 GB, 40 GB disk\\)"),
         ({"max_memory_gb": "16"}, "smaller than one driver plus one executor"),
         ({"max_executors": "6"}, "the driver and 6 executors need 26 vCPU.* lower max_executors or raise"),
+        ({"state_machine_log_retention_days": "31"}, "state_machine_log_retention_days must be one of .*, got 31"),
+        ({"log_retention_days": "0"}, "log_retention_days must be at least 1, got 0"),
+        ({"noncurrent_version_days": "-1"}, "noncurrent_version_days must be at least 1"),
+        ({"job_timeout_minutes": "0"}, "job_timeout_minutes must be at least 1"),
     ],
 )
-def test_settings_emr_serverless_would_refuse_stop_synth_with_one_line(context: dict, message: str) -> None:
+def test_settings_aws_would_refuse_stop_synth_with_one_line(context: dict, message: str) -> None:
+    """Worker sizes EMR Serverless refuses, retentions CloudWatch Logs refuses, and zero or negative durations."""
     with pytest.raises(ConfigError, match=message) as refused:
         config_from(**context)
     assert "\n" not in str(refused.value)
@@ -201,20 +206,6 @@ def test_the_readme_configuration_table_lists_exactly_the_settings() -> None:
     table = readme.split("#### Configuration", 1)[1].split("\n#", 1)[0]
     first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     assert sorted(re.findall(r"`([a-z_]+)`", "".join(first_cells))) == sorted(SETTINGS)
-
-
-@pytest.mark.parametrize(
-    "context,message",
-    [
-        ({"state_machine_log_retention_days": "31"}, "state_machine_log_retention_days must be one of .*, got 31"),
-        ({"log_retention_days": "0"}, "log_retention_days must be at least 1, got 0"),
-        ({"noncurrent_version_days": "-1"}, "noncurrent_version_days must be at least 1"),
-        ({"job_timeout_minutes": "0"}, "job_timeout_minutes must be at least 1"),
-    ],
-)
-def test_retentions_and_timeouts_aws_would_refuse_stop_synth(context: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        config_from(**context)
 
 
 def test_a_job_package_without_entry_point_is_refused(tmp_path) -> None:
