@@ -148,9 +148,9 @@ def delay_proxy(moto_s3) -> Iterator[DelayProxy]:
         proxy.close()
 
 
-@contextmanager
-def s3_endpoint(spark, monkeypatch, endpoint: str) -> Iterator[dict[str, str]]:
-    """The driver and the Spark workers reach the S3 at `endpoint` (test credentials, by environment)."""
+def s3_test_environment(monkeypatch, endpoint: str) -> dict[str, str]:
+    """boto3 in this process reaches the S3 at `endpoint` with test credentials (no profile or session
+    token of the machine's); returns the variables set."""
     names = {
         "AWS_ENDPOINT_URL_S3": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -162,6 +162,13 @@ def s3_endpoint(spark, monkeypatch, endpoint: str) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+    return names
+
+
+@contextmanager
+def s3_endpoint(spark, monkeypatch, endpoint: str) -> Iterator[dict[str, str]]:
+    """The driver and the Spark workers reach the S3 at `endpoint` (test credentials, by environment)."""
+    names = s3_test_environment(monkeypatch, endpoint)
     worker_env = spark.sparkContext.environment
     before = {name: worker_env.get(name) for name in names}
     worker_env.update(names)

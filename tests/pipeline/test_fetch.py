@@ -13,7 +13,7 @@ import pytest
 
 from bench.memory import twelve_megapixel_jpeg
 from pipeline.fetch import AHEAD_PER_THREAD, read_ahead, read_photo
-from tests.conftest import REPO
+from tests.conftest import REPO, s3_test_environment
 
 
 class Recorder:
@@ -96,13 +96,7 @@ def test_s3_objects_are_read_concurrently_through_the_real_client(delay_proxy, m
     thread: a few ms each, more on a busy machine), so overlapping reads show whatever the machine's speed.
     """
     proxy = delay_proxy
-    for name, value in {
-        "AWS_ENDPOINT_URL_S3": proxy.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-    }.items():
-        monkeypatch.setenv(name, value)
+    s3_test_environment(monkeypatch, proxy.endpoint)
     from pipeline import s3
 
     client = s3.client()

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import listing as listing_module
 from pipeline.listing import FOLDER_MARKER, NO_LABEL, Listing, label_of, list_local, list_s3
+from tests.conftest import s3_test_environment
 from tests.pipeline.photo_zoo import DECODE_FAILURES, write_folder_cases
 
 
@@ -98,15 +99,7 @@ def test_thousands_of_files_list_without_a_call_per_path(tmp_path):
 @pytest.fixture
 def s3_endpoint(moto_s3, monkeypatch):
     """boto3 on the driver reaches moto's S3 (no Spark needed: the listing runs on the driver)."""
-    for name, value in {
-        "AWS_ENDPOINT_URL_S3": moto_s3,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    s3_test_environment(monkeypatch, moto_s3)
     from pipeline import s3
 
     return s3.client()
