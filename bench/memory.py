@@ -136,8 +136,6 @@ def side(args: argparse.Namespace, name: str, scratch: Path, photos: Path, photo
 
 
 def main() -> None:
-    from infra.config import AppConfig
-
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_options(options)
     options.add_argument("--photos", type=int, default=600, help="photos (default %(default)s: 300 a task on 2 cores)")
@@ -154,6 +152,8 @@ def main() -> None:
         rows = [side(args, name, scratch, scratch / "photos", photo_bytes) for name in args.sides]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    from infra.config import AppConfig  # the CDK app's defaults (it starts jsii's Node): after the runs
+
     emr = AppConfig()
     summary = {
         "benchmark": "memory",
