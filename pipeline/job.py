@@ -40,7 +40,7 @@ from pipeline.model import (
 )
 from pipeline.progress import Console
 from pipeline.provenance import running_code, running_environment
-from pipeline.read import InputError, set_name
+from pipeline.read import InputError, named_sets
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
 from pipeline.sets import featurize_sets, open_sets
@@ -263,12 +263,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     validate(config)
     started = datetime.now(timezone.utc)
     run_dir = _claim_run_dir(spark, config.output, config.run_id)
-    taken: set[str] = {FIT_SET}
-    named = [(FIT_SET, config.input)]
-    for path in config.apply:
-        named.append((set_name(path, taken), path))
-        taken.add(named[-1][0])
-    sets = open_sets(console, named)
+    sets = open_sets(console, named_sets(config.apply, [(FIT_SET, config.input)]))
 
     with console.stage("load model"):
         model = load_driver_payload(spark, config)
@@ -378,12 +373,7 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         source = load_run(spark, config.run)
     output = config.output or source.uri.rstrip("/").rsplit("/", 1)[0]
     run_dir = _claim_run_dir(spark, output, config.run_id)
-    taken: set[str] = set()
-    named = []
-    for path in config.inputs:
-        named.append((set_name(path, taken), path))
-        taken.add(named[-1][0])
-    sets = open_sets(console, named)
+    sets = open_sets(console, named_sets(config.inputs))
     _create_run_dir(spark, run_dir, output)
     placement = Placement(spark)
     featurized = featurize_sets(spark, sets, source.model, config.partitions, run_dir, console, placement)
@@ -419,7 +409,7 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "classifier": classifier_info,
         "placement": placement.report(),
     }
-    return _finish(spark, run_dir, report, named[0][0], console)
+    return _finish(spark, run_dir, report, sets[0].name, console)
 
 
 def model_file(model: ModelPayload) -> str:

@@ -13,7 +13,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -128,3 +128,13 @@ def set_name(path: str, taken: set[str]) -> str:
     while name in taken:
         name, n = f"{base or 'set'}_{n}", n + 1
     return name
+
+
+def named_sets(paths: Iterable[str], named: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """(name, path) of each of `named` as given, then of each of `paths` by `set_name`: no name twice."""
+    sets = list(named)
+    taken = {name for name, _ in sets}
+    for path in paths:
+        sets.append((set_name(path, taken), path))
+        taken.add(sets[-1][0])
+    return sets

@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.listing import Listing, list_local
-from pipeline.read import InputError, no_photos, open_photo_set, photo_frame, set_name, slices
+from pipeline.read import InputError, named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
 
 
 def test_set_names_are_short_safe_and_unique():
@@ -9,6 +9,11 @@ def test_set_names_are_short_safe_and_unique():
     assert set_name("s3://bucket/fruits/Test/", taken) == "test"
     assert set_name("/data/My Validation Set", taken) == "my_validation_set"
     assert set_name("/data/train", taken) == "train_2"
+
+
+def test_sets_are_named_after_their_folders_after_those_named_already():
+    named = named_sets(["/d/train", "/d/Test", "/e/test/"], [("train", "/d/in")])
+    assert named == [("train", "/d/in"), ("train_2", "/d/train"), ("test", "/d/Test"), ("test_2", "/e/test/")]
 
 
 @pytest.mark.parametrize(
