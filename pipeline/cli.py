@@ -139,12 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pipeline.images import UnreadableImage
     from pipeline.job import OutputError
+    from pipeline.prerequisites import MissingPrerequisite
     from pipeline.read import InputError
-    from pipeline.spark import MissingJava
 
     try:
         return {"run": _run, "transform": _transform, "predict": _predict}[args.command](args)
-    except (MissingJava, OutputError, InputError, WeightsError, UnreadableImage, ValueError, OSError) as error:
+    except (MissingPrerequisite, OutputError, InputError, WeightsError, UnreadableImage, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
