@@ -19,7 +19,8 @@ help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 22
 
 demo: $(VENV)/.job prerequisites ## create the environment and run the job on the bundled photos
-	$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
+	PIPELINE_WEIGHTS_OPTION="make $@ WEIGHTS=FILE" \
+		$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
 
 test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.installed) ## install and run every check
 	$(BIN)/ruff check .

@@ -97,6 +97,30 @@ def python_problem(version: Sequence[int] = sys.version_info, executable: str = 
     )
 
 
+def python_command(executable: str = sys.executable, cwd: str | None = None) -> str:
+    """This interpreter as a command to copy: relative where it is under the current folder
+    (`.venv/bin/python`), else its full path."""
+    if not executable:
+        return "python"
+    try:
+        relative = os.path.relpath(executable, cwd)
+    except ValueError:  # another drive (Windows)
+        return executable
+    return executable if relative.startswith("..") else relative
+
+
+def missing_module_problem(module: str, executable: str = sys.executable, prefix: str = sys.prefix) -> str:
+    """One line for a job started by an interpreter that lacks one of its packages (the system
+    Python rather than the project's venv, or a venv whose install stopped half-way)."""
+    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+    if os.path.abspath(prefix) == venv:
+        return f"the project's .venv has no {module}: reinstall it with `rm -f .venv/.job && make demo`"
+    return (
+        f"{python_command(executable)} has no {module}, which the job needs: run it with the project's venv, "
+        "`.venv/bin/python -m pipeline ...` (`make demo` creates .venv and runs the job on the sample photos)"
+    )
+
+
 def check() -> None:
     """Raise MissingPrerequisite with one line if this Python or the Java Spark would start cannot run the job."""
     problem = python_problem() or java_problem()
