@@ -183,8 +183,20 @@ def test_spark_uses_the_packed_environment_and_sizes_driver_and_executors(
         "spark.executor.memoryOverhead=4g",
         "spark.dynamicAllocation.maxExecutors=3",
         "spark.sql.catalogImplementation=in-memory",
+        # The stack's region reaches the job's boto3 clients on the driver and the executors.
+        f"spark.emr-serverless.driverEnv.AWS_REGION={synthesized.stack.region}",
+        f"spark.executorEnv.AWS_REGION={synthesized.stack.region}",
     ):
         assert f"--conf {option}" in text
+    assert synthesized.stack.region == "eu-west-3"
+
+
+def test_the_synthesized_job_run_carries_the_stack_region(synthesized) -> None:
+    """What the template hands StartJobRun: the region for the driver's and the executors' environment."""
+    _, machine = only(synthesized.template, "AWS::StepFunctions::StateMachine")
+    parameters = json.dumps(machine["Properties"]["DefinitionSubstitutions"]["SparkSubmitParameters"])
+    for option in ("spark.emr-serverless.driverEnv.AWS_REGION=eu-west-3", "spark.executorEnv.AWS_REGION=eu-west-3"):
+        assert f"--conf {option}" in parameters
 
 
 @pytest.fixture(scope="module")
