@@ -7,7 +7,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.compute import Compute, RequireDocker, docker_problem, python_env_fingerprint
+from infra.compute import Compute, RequireDocker, _python_env_bundling, docker_problem, python_env_fingerprint
 from infra.config import AppConfig
 from infra.storage import Storage
 from pipeline.versions import EMR_RELEASE
@@ -245,3 +245,12 @@ def test_without_docker_bundling_stops_with_one_line(tmp_path, monkeypatch, caps
         f"error: Docker is needed to build the job's Python environment for `cdk deploy`, but `{tmp_path / 'absent'}` "
         "is not installed: start Docker, or add -c skip_bundling=true if you only want to synthesize\n"
     )
+
+
+@pytest.mark.parametrize("machine", ["arm64", "aarch64", "x86_64", "AMD64"])
+def test_the_deploying_machine_changes_neither_architecture_nor_build_platform(machine, monkeypatch) -> None:
+    """An Apple-silicon laptop and an x86_64 PC deploy the same stack: only -c architecture=... changes it."""
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    assert AppConfig().architecture == "X86_64"
+    assert _python_env_bundling(AppConfig()).platform == "linux/amd64"
+    assert _python_env_bundling(AppConfig(architecture="ARM64")).platform == "linux/arm64"
