@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,9 @@ def index_unreachable() -> str | None:
 def compile_for(uv: str, requirements: str, platform: str, python: str) -> subprocess.CompletedProcess:
     environment = {name: value for name, value in os.environ.items() if name not in UV_INDEX_VARIABLES}
     command = [uv, "pip", "compile", "--quiet", "--no-config", "--no-header", "--no-annotate"]
+    # This interpreter builds pyspark's metadata (pure Python, the same for every target): without it, uv would
+    # download a CPython of each target's version (python-build-standalone) to do so.
+    command += ["--python", sys.executable, "--no-python-downloads"]
     command += ["--default-index", PYPI, "--python-platform", platform, "--python-version", python]
     command += ["--only-binary", ":all:", "--no-binary", "pyspark", str(REPO / requirements)]
     return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
