@@ -368,6 +368,15 @@ def test_predict_answers_each_photo_or_its_error(finished_run, tmp_path, capsys,
         assert len(answer["top"]) == 3 and sum(t["score"] for t in answer["top"]) <= 1.0001
 
 
+def test_predict_on_a_folder_answers_as_on_each_of_its_photos(finished_run, tmp_path, capsys):
+    run_dir, _ = finished_run
+    folder = copy_sample(tmp_path / "new", per_label=1, labels=3)
+    photos = sorted(folder.rglob("*.jpg"), key=str)
+    by_file = predict_answers(run_dir, photos, capsys)
+    assert by_file[0] == 0 and len(by_file[1]) == 3
+    assert predict_answers(run_dir, [folder], capsys) == by_file
+
+
 def test_predict_names_the_fruit_with_imagenet_weights(spark, inputs, imagenet_weights, tmp_path, capsys):
     arguments = ["--input", str(inputs["train"]), "--output", str(tmp_path), "--weights", imagenet_weights]
     assert run_cli(*arguments, "--image-size", "96", "--run-id", "imagenet") == 0
