@@ -22,6 +22,7 @@ from pipeline.images import UnreadableImage, decode_image
 from pipeline.listing import NO_LABEL, list_local
 from pipeline.model import Embedder, ModelPayload, build_embedder
 from pipeline.read import InputError
+from pipeline.storage import not_a_finished_run
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def load_predictor(run: str) -> Predictor:
         raise InputError(f"predict reads a local run folder; download {run} first (aws s3 sync {run} ./run)")
     folder = Path(run.removeprefix("file://"))
     if not (folder / "_SUCCESS").is_file():
-        raise InputError(f"{run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded")
+        raise InputError(not_a_finished_run(run, folder.is_dir()))
     if not (folder / "classifier.json").is_file():
         report = json.loads((folder / "report.json").read_text())
         if report.get("command") == "transform":

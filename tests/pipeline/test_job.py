@@ -340,9 +340,15 @@ def test_awkward_folder_and_file_names_round_trip_through_the_csv(spark, weights
     assert "りんご" in page and "Pomme d&#x27;Api" in page
 
 
-def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys):
-    assert main(["transform", "--run", str(tmp_path), "--input", str(inputs["validation"])]) == 2
-    assert "not a finished run" in capsys.readouterr().err
+@pytest.mark.parametrize("made", [True, False], ids=["unfinished", "missing"])
+def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys, made):
+    run = tmp_path / "output" / "RUN"
+    if made:
+        run.mkdir(parents=True)
+    assert main(["transform", "--run", str(run), "--input", str(inputs["validation"])]) == 2
+    said = capsys.readouterr().err
+    assert (f"error: {run} is not a finished run (no _SUCCESS)" in said) == made
+    assert (f"error: no such folder: {run} " in said) != made
 
 
 def unseen_photos() -> list[Path]:

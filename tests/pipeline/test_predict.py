@@ -1,4 +1,4 @@
-"""`predict` on files and folders, without Spark or a model.
+"""`predict` on files and folders, and its one line for a run folder it cannot use, without Spark or a model.
 
 The answers themselves (the same features as the job's) are tested on a finished run in test_job.py.
 """
@@ -75,3 +75,19 @@ def test_predict_on_a_folder_answers_each_photo_on_its_line(folder, tmp_path, ca
     assert all(answer["top"][0]["label"] == "Kiwi" for i, answer in enumerate(answers) if i != 1)
     (line,) = err.splitlines()
     assert line.startswith("ignored 2 file(s) that are not photos, e.g. ")
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "unfinished"])
+def test_a_run_folder_that_cannot_be_used_is_one_line_saying_why(made, tmp_path, capsys, sample_photo):
+    run = tmp_path / "output" / "RUN"
+    if made:
+        run.mkdir(parents=True)
+    (tmp_path / "a.jpg").write_bytes(sample_photo)
+    assert main(["predict", "--run", str(run), str(tmp_path / "a.jpg")]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.splitlines()
+    assert out == ""
+    if made:
+        assert line == f"error: {run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded"
+    else:
+        assert line == f"error: no such folder: {run} (give the folder of a run that succeeded)"
