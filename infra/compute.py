@@ -140,17 +140,27 @@ class Compute(Construct):
     def _write_statements(self, role: iam.Role, storage: Storage) -> None:
         """Results under runs/ only, job logs under this application's prefix only, the data key through S3.
 
-        Listing is limited by `s3:prefix` to runs/, which also lets a probe of a missing
-        key there answer 404 rather than 403 (S3 checks ListBucket for the key as prefix),
-        as Hadoop's S3A needs to tell "absent" from "refused".
+        Listing is limited by `s3:prefix` to `runs`, `runs/` and anything under it, and the
+        role may read the key `runs` itself: S3 answers a HEAD of a missing key with 404 only
+        to a caller allowed both s3:GetObject on it and s3:ListBucket, else 403
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), and Hadoop's S3A
+        probes a directory's parents (HEAD `runs`, LIST `runs/`) when it creates `runs/<run-id>/`.
         """
         results = storage.results_bucket
+        runs_folder = RUNS_PREFIX.rstrip("/")
         statements = [
             iam.PolicyStatement(
                 sid="ListRuns",
                 actions=["s3:ListBucket"],
                 resources=[results.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}},
+                # StringLike's `*` also matches nothing, so `runs/*` covers `runs/` too.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String
+                conditions={"StringLike": {"s3:prefix": [runs_folder, f"{RUNS_PREFIX}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ProbeRunsFolder",
+                actions=["s3:GetObject"],
+                resources=[results.arn_for_objects(runs_folder)],
             ),
             iam.PolicyStatement(
                 sid="WriteRuns",

@@ -106,13 +106,20 @@ def test_job_role_reads_input_and_artifacts_writes_only_runs_and_its_own_logs(sy
             "Action": ["s3:GetObject", "s3:ListBucket"],
             "Resource": [arn("StorageArtifactsBucket"), objects("StorageArtifactsBucket", "/*")],
         },
-        # Listing only under runs/: the rest of the results bucket is not even named.
+        # Listing only of runs and under runs/: the rest of the results bucket is not even named.
         "ListRuns": {
             "Sid": "ListRuns",
             "Effect": "Allow",
             "Action": "s3:ListBucket",
             "Resource": arn("StorageResultsBucket"),
-            "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}},
+            "Condition": {"StringLike": {"s3:prefix": ["runs", "runs/*"]}},
+        },
+        # The parent key itself, which S3A probes: a 404 needs GetObject on it as well as ListBucket.
+        "ProbeRunsFolder": {
+            "Sid": "ProbeRunsFolder",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": objects("StorageResultsBucket", "/runs"),
         },
         "WriteRuns": {
             "Sid": "WriteRuns",
@@ -133,6 +140,33 @@ def test_job_role_reads_input_and_artifacts_writes_only_runs_and_its_own_logs(sy
             ),
         },
     }
+
+
+def iam_string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: `*` matches any run of characters, none included, `?` any one character.
+
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String
+    """
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value) is not None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "listed"),
+    [
+        ("runs", True),  # HEAD runs: S3 answers 404 rather than 403 only with ListBucket
+        ("runs/", True),  # S3A lists a directory with its key and a slash
+        ("runs/2026-12-06-a/", True),
+        ("runs/2026-12-06-a/features/_temporary/0/", True),
+        ("", False),
+        ("run", False),
+        ("runs2/", False),
+        ("other/runs/", False),
+    ],
+)
+def test_job_role_lists_runs_and_everything_under_it_only(synthesized, prefix: str, listed: bool) -> None:
+    condition = job_role_statements(synthesized.template)["ListRuns"]["Condition"]
+    assert set(condition) == {"StringLike"}
+    assert any(iam_string_like(pattern, prefix) for pattern in condition["StringLike"]["s3:prefix"]) is listed
 
 
 def test_job_role_uses_the_data_key_only_through_s3(variant_stack) -> None:
