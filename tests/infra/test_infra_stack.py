@@ -8,7 +8,7 @@ import cfnlint.api
 import pytest
 from infra_synth import STACK_NAME, build_app, synth_context
 
-from infra.config import REPO_ROOT
+from infra.config import EU_REGIONS, REPO_ROOT
 from infra.nag import NIST, acknowledge
 
 PACKS = ("AwsSolutions-", f"{NIST}-")
@@ -66,6 +66,13 @@ def test_resource_star_only_where_the_service_demands_it(synthesized) -> None:
         if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
             assert name.startswith("OrchestrationStateMachineRole"), name
             assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
+
+
+def test_the_template_itself_refuses_regions_outside_the_eu(synthesized) -> None:
+    """A CloudFormation rule, so a template deployed by hand elsewhere is refused too."""
+    (assertion,) = synthesized.template.to_json()["Rules"]["EuRegionOnly"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Contains": [sorted(EU_REGIONS), {"Ref": "AWS::Region"}]}
+    assert "eu-west-3" in assertion["AssertDescription"]
 
 
 def findings(assembly_dir: Path) -> set[tuple[str, str]]:
