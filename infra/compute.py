@@ -118,7 +118,12 @@ class Compute(Construct):
         for bucket, keys, why in (
             (storage.input_bucket, "*", "the job lists and reads the photos of any input prefix"),
             (storage.artifacts_bucket, "*", "the job reads its code, environment and weights"),
-            (storage.results_bucket, f"{RUNS_PREFIX}*", f"each run writes its own {RUNS_PREFIX}<run-id>/ keys"),
+            (
+                storage.results_bucket,
+                f"{RUNS_PREFIX}*",
+                f"run folders are named per run, and any job of this application may read, overwrite "
+                f"and delete every key under {RUNS_PREFIX} (the bucket's versioning keeps what it replaces)",
+            ),
         ):
             bucket_id = stack.get_logical_id(bucket.node.default_child)
             acknowledge(

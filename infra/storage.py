@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.log_groups import expiring_log_group, send_function_logs_to
+from infra.log_groups import confine_function_logs_to, expiring_log_group, send_function_logs_to
 from infra.nag import NIST, acknowledge
 from pipeline import execution_input
 
@@ -120,22 +120,34 @@ class Storage(Construct):
         if provider is None:  # no bucket of this stack empties itself on destroy
             return
         handler = cast(CfnResource, provider.node.find_child("Handler"))
-        send_function_logs_to(handler, expiring_log_group(self, "AutoDeleteLogs", retention_days))
+        log_group = expiring_log_group(self, "AutoDeleteLogs", retention_days)
+        send_function_logs_to(handler, log_group)
+        confine_function_logs_to(cast(CfnResource, provider.node.find_child("Role")), log_group)
 
     def _acknowledge_findings(self) -> None:
         """NIST findings of the buckets, each with why this bucket is right as it is."""
+        kept_versions = "versioning keeps overwritten and deleted objects for noncurrent_version_days"
         replication = {
-            self.input_bucket: "the photos are personal data kept in this EU region on purpose",
-            self.results_bucket: "the features and file names derive from the photos, kept in this EU region",
-            self.logs_bucket: "the access and job logs expire after log_retention_days",
-            self.artifacts_bucket: "cdk deploy rebuilds job, environment and model from the repository",
+            self.input_bucket: ("the photos are personal data kept in this EU region on purpose", kept_versions),
+            self.results_bucket: (
+                "the features and file names derive from the photos, kept in this EU region",
+                kept_versions,
+            ),
+            self.logs_bucket: (
+                "the access and job logs expire after log_retention_days",
+                "versioning keeps overwritten log files as long as the logs",
+            ),
+            self.artifacts_bucket: (
+                "cdk deploy rebuilds job, environment and model from the repository",
+                "this bucket is not versioned: everything in it is built from the repository",
+            ),
         }
-        for bucket, why in replication.items():
+        for bucket, (why, recovery) in replication.items():
             acknowledge(
                 bucket,
                 f"{NIST}-S3BucketReplicationEnabled",
                 f"No replica: {why}; a copy in another bucket or region would double storage "
-                "and outlive this stack's expiry and destroy (versioning guards against mistakes).",
+                f"and outlive this stack's expiry and destroy ({recovery}).",
             )
         acknowledge(
             self.artifacts_bucket,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cfnlint.api
 import pytest
+from aws_cdk import CfnElement
 from infra_synth import STACK_NAME, build_app, synth_context
 
 from infra.config import EU_REGIONS, REPO_ROOT
@@ -25,11 +26,17 @@ OUTPUTS = {
 }
 
 
-def statements(synthesized):
-    """(resource id, statement) for every IAM statement, inline or not."""
-    for name, resource in synthesized.resources.items():
+IDENTITY_POLICY_TYPES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"}
+
+
+def statements(resources: dict[str, dict], types: set[str] | None = None):
+    """(resource id, statement) for every policy statement (inline or not) of resources of `types` (all if None)."""
+    for name, resource in resources.items():
+        if types is not None and resource["Type"] not in types:
+            continue
         props = resource.get("Properties", {})
-        documents = [props.get("PolicyDocument")] + [p["PolicyDocument"] for p in props.get("Policies", [])]
+        documents = [props.get("PolicyDocument"), props.get("KeyPolicy")]
+        documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
         for document in filter(None, documents):
             for statement in document["Statement"]:
                 yield name, statement
@@ -53,7 +60,7 @@ def test_outputs(synthesized) -> None:
 
 
 def test_no_iam_statement_allows_every_action(synthesized) -> None:
-    for name, statement in statements(synthesized):
+    for name, statement in statements(synthesized.resources, IDENTITY_POLICY_TYPES):
         if statement["Effect"] == "Deny":  # e.g. the TLS-only bucket policies deny s3:*
             continue
         for action in as_list(statement.get("Action", [])):
@@ -62,7 +69,7 @@ def test_no_iam_statement_allows_every_action(synthesized) -> None:
 
 def test_resource_star_only_where_the_service_demands_it(synthesized) -> None:
     allowed_prefixes = ("logs:", "xray:")
-    for name, statement in statements(synthesized):
+    for name, statement in statements(synthesized.resources, IDENTITY_POLICY_TYPES):
         if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
             assert name.startswith("OrchestrationStateMachineRole"), name
             assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
@@ -186,3 +193,62 @@ def test_cdk_json_sets_every_flag_the_cli_recommends_for_a_new_app() -> None:
     )
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     assert {**recommended, "@aws-cdk/core:target-partitions": ["aws"]} == context
+
+
+def acknowledged_on(synthesized, logical_id: str, rule: str) -> str:
+    """The reason of the acknowledgment of `rule` on the construct of this resource (or above it)."""
+    stack = synthesized.stack
+    (path,) = [
+        element.node.path
+        for element in stack.node.find_all()
+        if isinstance(element, CfnElement) and stack.resolve(element.logical_id) == logical_id
+    ]
+    reasons = {
+        scope: reason for (scope, found), reason in acknowledgments(synthesized.assembly_dir).items() if found == rule
+    }
+    (scope,) = [scope for scope in reasons if path.startswith(scope + "/")]
+    return reasons[scope]
+
+
+def test_replication_acknowledgments_say_which_buckets_are_versioned(synthesized) -> None:
+    buckets = synthesized.template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 4
+    for name, bucket in buckets.items():
+        reason = acknowledged_on(synthesized, name, f"{NIST}-S3BucketReplicationEnabled")
+        versioned = bucket["Properties"].get("VersioningConfiguration") == {"Status": "Enabled"}
+        assert ("versioning keeps" in reason, "not versioned" in reason) == (versioned, not versioned), name
+
+
+def test_the_runs_acknowledgment_says_any_job_may_rewrite_every_run(synthesized) -> None:
+    """The job role's write grant is one prefix for all runs, not one per run."""
+    (policy_name,) = [n for n in synthesized.resources if n.startswith("ComputeJobRoleDefaultPolicy")]
+    (write,) = [s for _, s in statements({policy_name: synthesized.resources[policy_name]}) if s["Sid"] == "WriteRuns"]
+    assert {"s3:PutObject", "s3:DeleteObject"} <= set(write["Action"]) and "Condition" not in write
+    assert write["Resource"]["Fn::Join"][1][-1] == "/runs/*"
+    (role_name,) = [n for n in synthesized.template.find_resources("AWS::IAM::Role") if n.startswith("ComputeJobRole")]
+    results = next(n for n in synthesized.resources if n.startswith("StorageResultsBucket"))
+    reason = acknowledged_on(synthesized, role_name, f"AwsSolutions-IAM5[Resource::<{results}.Arn>/runs/*]")
+    assert "any job of this application may read, overwrite and delete every key under runs/" in reason
+
+
+def test_every_function_may_write_its_own_log_group_only(synthesized) -> None:
+    """No AWSLambdaBasicExecutionRole (which allows every log group of the account), no managed policy at all."""
+    resources = synthesized.resources
+    for name, role in synthesized.template.find_resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    for name, function in synthesized.template.find_resources("AWS::Lambda::Function").items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        policies = {role: resources[role]} | {
+            n: r
+            for n, r in resources.items()
+            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+        }
+        log_statements = [
+            s for _, s in statements(policies) if any(a.startswith("logs:") for a in as_list(s["Action"]))
+        ]
+        assert log_statements, name
+        for statement in log_statements:
+            assert sorted(as_list(statement["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"], name
+            assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, name
+    assert not [rule for _, rule in acknowledgments(synthesized.assembly_dir) if rule.startswith("AwsSolutions-IAM4")]
