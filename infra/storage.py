@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -73,6 +74,23 @@ class Storage(Construct):
                 bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
         self._log_auto_delete_handler(config.state_machine_log_retention_days)
         self._acknowledge_findings()
+
+    def data_key_statement(self, sid: str, actions: list[str], services: list[str]) -> iam.PolicyStatement:
+        """`actions` on the data key, only in requests that `services` (e.g. "s3") make on the
+        principal's behalf in this region (`kms:ViaService`), never by calling KMS directly.
+
+        https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+        """
+        if self.data_key is None:
+            raise ValueError("no data key: encryption is SSE-S3")
+        region = Stack.of(self).region
+        via = [f"{service}.{region}.amazonaws.com" for service in services]
+        return iam.PolicyStatement(
+            sid=sid,
+            actions=actions,
+            resources=[self.data_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": via}},
+        )
 
     def _data_key(self, removal: RemovalPolicy) -> kms.Key:
         """The key of input and results; kept whenever they are, or they could never be read again."""

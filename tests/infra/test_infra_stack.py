@@ -42,6 +42,12 @@ def statements(resources: dict[str, dict], types: set[str] | None = None):
                 yield name, statement
 
 
+def template_resources(synthesized, kms_assembly, variant: str) -> dict[str, dict]:
+    if variant == "sse-s3":
+        return synthesized.resources
+    return json.loads((kms_assembly / f"{STACK_NAME}.template.json").read_text())["Resources"]
+
+
 def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
@@ -73,6 +79,24 @@ def test_resource_star_only_where_the_service_demands_it(synthesized) -> None:
         if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
             assert name.startswith("OrchestrationStateMachineRole"), name
             assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
+
+
+def test_every_iam_policy_uses_the_data_key_only_through_a_service(kms_assembly) -> None:
+    """kms:ViaService on every identity-policy statement with a KMS action: S3 or EMR Serverless
+    may use the key for the role, the role may not call KMS itself."""
+    resources = template_resources(None, kms_assembly, "kms")
+    with_kms = [
+        (name, statement)
+        for name, statement in statements(resources, IDENTITY_POLICY_TYPES)
+        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
+    ]
+    assert {name.split("DefaultPolicy")[0] for name, _ in with_kms} == {
+        "ComputeJobRole",
+        "OrchestrationStateMachineRole",
+    }
+    for name, statement in with_kms:
+        via = as_list(statement["Condition"]["StringEquals"]["kms:ViaService"])
+        assert via and all(v.endswith(".eu-west-3.amazonaws.com") for v in via), name
 
 
 def test_the_template_itself_refuses_regions_outside_the_eu(synthesized) -> None:
