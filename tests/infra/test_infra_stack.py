@@ -65,20 +65,37 @@ def test_outputs(synthesized) -> None:
     assert "console.aws.amazon.com/states/home" in url
 
 
-def test_no_iam_statement_allows_every_action(synthesized) -> None:
-    for name, statement in statements(synthesized.resources, IDENTITY_POLICY_TYPES):
-        if statement["Effect"] == "Deny":  # e.g. the TLS-only bucket policies deny s3:*
-            continue
-        for action in as_list(statement.get("Action", [])):
-            assert action != "*" and not action.endswith(":*"), (name, statement)
+VARIANTS = ("sse-s3", "kms")
 
 
-def test_resource_star_only_where_the_service_demands_it(synthesized) -> None:
-    allowed_prefixes = ("logs:", "xray:")
-    for name, statement in statements(synthesized.resources, IDENTITY_POLICY_TYPES):
-        if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
-            assert name.startswith("OrchestrationStateMachineRole"), name
-            assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_iam_policy_allows_every_action(variant, synthesized, kms_assembly) -> None:
+    resources = template_resources(synthesized, kms_assembly, variant)
+    for name, statement in statements(resources, IDENTITY_POLICY_TYPES):
+        if statement["Effect"] == "Allow":
+            for action in as_list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), (name, statement)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_only_allow_of_every_action_is_the_key_policys_account_statement(
+    variant, synthesized, kms_assembly
+) -> None:
+    """Bucket policies deny s3:* (TLS only); the one Allow of kms:* is CDK's key policy statement that
+    lets the account's IAM policies grant the key (AWS's default key policy), with no condition."""
+    resources = template_resources(synthesized, kms_assembly, variant)
+    every_action = [
+        (name, statement)
+        for name, statement in statements(resources)
+        if statement["Effect"] == "Allow" and any(a == "*" or a.endswith(":*") for a in as_list(statement["Action"]))
+    ]
+    keys = [name for name, resource in resources.items() if resource["Type"] == "AWS::KMS::Key"]
+    account_root = {"Fn::Join": ["", ["arn:aws:iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    assert every_action == [
+        (key, {"Action": "kms:*", "Effect": "Allow", "Principal": {"AWS": account_root}, "Resource": "*"})
+        for key in keys
+    ]
+    assert len(keys) == (variant == "kms")
 
 
 def test_every_iam_policy_uses_the_data_key_only_through_a_service(kms_assembly) -> None:
@@ -97,6 +114,17 @@ def test_every_iam_policy_uses_the_data_key_only_through_a_service(kms_assembly)
     for name, statement in with_kms:
         via = as_list(statement["Condition"]["StringEquals"]["kms:ViaService"])
         assert via and all(v.endswith(".eu-west-3.amazonaws.com") for v in via), name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_resource_star_only_where_the_service_demands_it(variant, synthesized, kms_assembly) -> None:
+    """In identity policies (a key policy's Resource is always `*`: the key itself)."""
+    allowed_prefixes = ("logs:", "xray:")
+    resources = template_resources(synthesized, kms_assembly, variant)
+    for name, statement in statements(resources, IDENTITY_POLICY_TYPES):
+        if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
+            assert name.startswith("OrchestrationStateMachineRole"), name
+            assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
 
 
 def test_the_template_itself_refuses_regions_outside_the_eu(synthesized) -> None:
@@ -276,3 +304,14 @@ def test_every_function_may_write_its_own_log_group_only(synthesized) -> None:
             assert sorted(as_list(statement["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"], name
             assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, name
     assert not [rule for _, rule in acknowledgments(synthesized.assembly_dir) if rule.startswith("AwsSolutions-IAM4")]
+
+
+def test_the_readme_names_the_one_allow_of_every_action() -> None:
+    """The Security table's claim about `*` actions must name the key policy's account statement,
+    which the KMS template has (the claim used to hold for the SSE-S3 template only)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme[readme.index("### Security") : readme.index("**Encryption.**")]
+    rows = [row for row in table.splitlines() if "allows `*`" in row or "on `*` actions" in row]
+    assert rows
+    for row in rows:
+        assert "key policy" in row and "`kms:*` to the account root" in row, row
