@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.compute import EMR_SERVICE, Compute
+from infra.compute import DATA_KEY_ACTIONS, EMR_SERVICE, Compute
 from infra.config import AppConfig
 from infra.log_groups import expiring_log_group
 from infra.nag import acknowledge, acknowledge_role_policy
@@ -193,8 +193,12 @@ class Orchestration(Construct):
         )
         for statement in _permissions(application.attr_arn, compute.job_role.role_arn, storage):
             self.role.add_to_policy(statement)
-        if storage.results_bucket.encryption_key is not None:
-            storage.results_bucket.encryption_key.grant(self.role, "kms:GenerateDataKey")
+        if storage.data_key is not None:
+            # job_run.json through S3; StartJobRun through EMR Serverless, which refuses a job whose
+            # submitter may not use the key of its logs (AWS's "Encrypting logs" page).
+            self.role.add_to_policy(
+                storage.data_key_statement("UseDataKeyThroughS3AndEmr", DATA_KEY_ACTIONS, ["s3", "emr-serverless"])
+            )
         self.stop_on_delete = StopOnDelete(
             self,
             "StopOnDelete",
