@@ -18,7 +18,7 @@ from aws_cdk import CfnOutput, DefaultStackSynthesizer, Duration, Environment, S
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import ConfigError
+from infra.config import GITHUB_SETTINGS, ConfigError
 from infra.nag import NIST, acknowledge, as_named
 from infra.orchestration import STATE_MACHINE_NAME_SUFFIX
 from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX
@@ -59,6 +59,9 @@ class GitHubDeployConfig:
         """None unless `-c github_repo=owner/name` is given."""
         repo = scope.node.try_get_context("github_repo")
         if repo is None:
+            orphans = [key for key in GITHUB_SETTINGS if scope.node.try_get_context(key) is not None]
+            if orphans:
+                raise ConfigError(f"-c {orphans[0]} needs -c github_repo=owner/name (the repository to trust)")
             return None
         environment = scope.node.try_get_context("github_environment")
         branch = scope.node.try_get_context("github_branch")

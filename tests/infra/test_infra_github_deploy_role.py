@@ -237,6 +237,7 @@ def test_cdk_nag_has_no_unacknowledged_finding_and_no_stale_acknowledgment(tmp_p
 @pytest.mark.parametrize(
     ("context", "complaint"),
     [
+        ({"github_branch": "main"}, "-c github_branch needs -c github_repo=owner/name"),
         ({"github_repo": "fruits"}, "github_repo must be owner/name"),
         ({"github_repo": "acme/*"}, "github_repo must be owner/name"),
         ({"github_repo": REPO, "github_branch": "release/*"}, "github_branch must be a plain name"),
