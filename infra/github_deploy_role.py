@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from aws_cdk import CfnOutput, DefaultStackSynthesizer, Duration, Environment, Stack
+from aws_cdk import CfnOutput, DefaultStackSynthesizer, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -154,7 +154,7 @@ def attach(policy: iam.Policy | iam.ManagedPolicy, grants: Grants, pipeline_stac
 class GitHubDeployRole(Construct):
     """The role: GitHub's token for one subject in; the CDK bootstrap roles and `cloud smoke` out.
 
-    Also the managed policy `<pipeline stack>-cfn-execution`, for a CDK bootstrap narrower than
+    Also the managed policy `<pipeline stack>-cfn-execution-<region>`, for a CDK bootstrap narrower than
     AdministratorAccess (`cdk bootstrap --cloudformation-execution-policies`, see the README).
     """
 
@@ -188,15 +188,20 @@ class GitHubDeployRole(Construct):
         self.execution_policy = iam.ManagedPolicy(
             self,
             "CloudFormationExecutionPolicy",
-            managed_policy_name=execution_policy_name(pipeline_stack),
+            managed_policy_name=execution_policy_name(pipeline_stack, Stack.of(self).region),
             description=f"What CloudFormation needs to deploy and destroy {pipeline_stack} (cdk bootstrap "
             "--cloudformation-execution-policies), instead of AdministratorAccess",
         )
         attach(self.execution_policy, cloudformation_execution_grants, pipeline_stack, config.bootstrap_qualifier)
 
     def _provider(self) -> str:
+        # Kept when this stack is deleted: an account has one provider for the URL, other roles may trust it by then.
         provider = iam.OidcProviderNative(
-            self, "GitHubOidcProvider", url=f"https://{GITHUB_OIDC_HOST}", client_ids=[AUDIENCE]
+            self,
+            "GitHubOidcProvider",
+            url=f"https://{GITHUB_OIDC_HOST}",
+            client_ids=[AUDIENCE],
+            removal_policy=RemovalPolicy.RETAIN,
         )
         return provider.oidc_provider_arn
 
@@ -208,8 +213,9 @@ def bucket_name_patterns(pipeline_stack: str) -> dict[str, str]:
     }
 
 
-def execution_policy_name(pipeline_stack: str) -> str:
-    return f"{pipeline_stack}-cfn-execution"
+def execution_policy_name(pipeline_stack: str, region: str) -> str:
+    """IAM names are global: one policy per region, as the bootstrap and the pipeline stack are."""
+    return f"{pipeline_stack}-cfn-execution-{region}"
 
 
 def deploy_and_smoke_grants(pipeline_stack: str, qualifier: str, place: Place) -> list[Grant]:

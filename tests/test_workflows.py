@@ -211,3 +211,13 @@ def test_destroy_keeps_the_data_and_asks_for_the_stack_name() -> None:
     assert set(destroy["on"]) == {"workflow_dispatch"}
     assert destroy["jobs"]["destroy"]["if"] == f"inputs.confirm == '{STACK_NAME}'"
     assert not any("destroy_data" in line for name, line in run_lines() if name == "destroy.yml")
+
+
+def test_no_secret_and_every_variable_is_in_the_readmes_fork_section() -> None:
+    """Short-lived credentials only: the workflows read repository variables, documented, and no secret."""
+    texts = "".join((WORKFLOWS / name).read_text() for name in WORKFLOW_FILES)
+    assert "secrets." not in texts
+    fork_section = (REPO / "README.md").read_text().split("## Forking", 1)[1].split("\n## ", 1)[0]
+    variables = set(re.findall(r"\bvars\.(\w+)", texts))
+    assert variables == {"AWS_DEPLOY_ROLE_ARN", "AWS_REGION"}
+    assert all(f"`{name}`" in fork_section for name in variables)

@@ -58,7 +58,7 @@ def statements(found: Template) -> list[dict]:
 
 def execution_statements(found: Template) -> list[dict]:
     (policy,) = found.find_resources("AWS::IAM::ManagedPolicy").values()
-    assert policy["Properties"]["ManagedPolicyName"] == execution_policy_name(STACK_NAME)
+    assert policy["Properties"]["ManagedPolicyName"] == execution_policy_name(STACK_NAME, "eu-west-3")
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
@@ -110,6 +110,7 @@ def test_creates_the_github_oidc_provider_when_the_account_has_none(tmp_path) ->
     (logical_id, provider), *others = found.find_resources("AWS::IAM::OIDCProvider").items()
     assert others == []
     assert provider["Properties"] == {"Url": f"https://{GITHUB_OIDC_HOST}", "ClientIdList": [AUDIENCE]}
+    assert provider["DeletionPolicy"] == "Retain"  # the account's one provider for the URL: others may trust it
     (trust,) = role_of(found)["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"]["Federated"] == {"Ref": logical_id}
 
