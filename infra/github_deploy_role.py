@@ -19,7 +19,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import GITHUB_SETTINGS, ConfigError
-from infra.nag import NIST, acknowledge, as_named
+from infra.nag import acknowledge, acknowledge_role_policy, as_named
 from infra.orchestration import STATE_MACHINE_NAME_SUFFIX
 from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX
 
@@ -179,12 +179,7 @@ class GitHubDeployRole(Construct):
         policy = iam.Policy(self, "Permissions")
         self.role.attach_inline_policy(policy)
         attach(policy, deploy_and_smoke_grants, pipeline_stack, config.bootstrap_qualifier)
-        acknowledge(
-            policy,
-            f"{NIST}-IAMNoInlinePolicy",
-            "The GitHub deploy role keeps its statements in a policy that exists for this one role, is created, "
-            "changed and deleted with it, and cannot be attached to any other principal of the account.",
-        )
+        acknowledge_role_policy(policy, "GitHub deploy role")  # the policy is the role's own, beside it
         self.execution_policy = iam.ManagedPolicy(
             self,
             "CloudFormationExecutionPolicy",
