@@ -152,7 +152,10 @@ def start(stack: Stack, request: RunRequest) -> dict[str, Any]:
     except sfn.exceptions.ExecutionDoesNotExist:
         pass
     try:
-        started = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(body))
+        # allow_nan=False: never NaN or Infinity, which are no JSON (`checked` refuses them first).
+        started = sfn.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(body, allow_nan=False)
+        )
     except sfn.exceptions.ExecutionAlreadyExists:
         raise taken from None
     return sfn.describe_execution(executionArn=started["executionArn"])

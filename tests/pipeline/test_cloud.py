@@ -200,6 +200,8 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
     refusals = (
         # The execution input's rules (pipeline/execution_input.py): the state machine's own message, whole.
         (["--variance", "1.5"], "variance: must be greater than 0 and at most 1"),
+        (["--variance", "nan"], "variance: must be a finite number"),  # NaN passes every comparison
+        (["--variance", "inf"], "variance: must be a finite number"),
         (["--image-size", "8"], "image_size: must be at least 32 and at most 1024"),
         (["--input", "s3://elsewhere/train/"], f"input: must be under s3://{photos_bucket}/"),
         (
