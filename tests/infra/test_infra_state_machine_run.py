@@ -163,7 +163,7 @@ HOSTILE = {
     "output as a wildcard": lambda p, a: {"output": f"{p.root('runs')}*/"},
     "run as a wildcard": lambda p, a: {"command": "transform", "run": f"{p.root('runs')}run-?/"},
     "input with a character class": lambda p, a: {"input": f"{p.root('input')}[a-z]/"},
-    "apply with braces": lambda p, a: {"apply": f"{p.root('input')}{{val,test}}/"},
+    "apply with braces": lambda p, a: {"apply": f"{p.root('input')}val/,{p.root('input')}{{a}}/"},
     "input with a newline": lambda p, a: {"input": f"{p.root('input')}train\n/"},
     "output with a bidi control": lambda p, a: {"output": f"{p.root('runs')}x\u202e/"},
     "apply with a control character": lambda p, a: {"apply": f"{p.root('input')}a\u0007/"},
