@@ -305,7 +305,7 @@ def render_states(
         **optional_states,
         "DeriveValues": {
             "Type": "Pass",
-            "Comment": "What rules JSONPath cannot check directly look at: a number's text, a run id's odd pieces.",
+            "Comment": "What some rules look at, out of JSONPath's reach: a number's text, a run id's odd characters.",
             "Parameters": {
                 "args.$": "$.args",
                 "model.$": "$.model",
