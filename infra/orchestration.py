@@ -26,6 +26,16 @@ DEFINITION_FILE = Path(__file__).with_name("state_machine.asl.json")
 STATES_SERVICE = "states.amazonaws.com"
 # The EventBridge rule Step Functions manages for the startApplication/stopApplication .sync integrations.
 MANAGED_RULE = "StepFunctionsGetEventsForEMRServerlessApplicationRule"
+# Step Functions validates an optimized integration's parameters against its own model when
+# the state machine is created: its EMR Serverless tasks carry only what this page shows for them.
+# StartJobRun, whose request has many more fields, goes through the AWS SDK integration instead
+# (`aws-sdk:emrserverless:startJobRun`, the API's own members in PascalCase).
+OPTIMIZED_EMR_PAGE = "https://docs.aws.amazon.com/step-functions/latest/dg/connect-emr-serverless.html"
+OPTIMIZED_EMR_PARAMETERS = {
+    "arn:aws:states:::emr-serverless:startApplication.sync": ("ApplicationId",),
+    "arn:aws:states:::emr-serverless:cancelJobRun": ("ApplicationId", "JobRunId"),
+    "arn:aws:states:::emr-serverless:stopApplication.sync": ("ApplicationId",),
+}
 STATE_MACHINE_NAME_SUFFIX = "-run"
 MAX_STATE_MACHINE_NAME = 80
 # The state machine's placeholders for what the input checks compare with.
@@ -86,7 +96,7 @@ def render_definition(config: AppConfig) -> str:
         image_size=config.image_size,
         variance=config.variance,
         model_uri=MODEL_URI,
-        next_state="StartApplication",
+        next_state="SplitOutput",
     )
     if set(checks) & set(states):
         raise ValueError(f"state names used twice: {sorted(set(checks) & set(states))}")
@@ -94,7 +104,7 @@ def render_definition(config: AppConfig) -> str:
     polling_minutes = job_polls * POLL_SECONDS // 60
     timeout_cause = (
         f"States.Format('job run {{}} was still {{}} after {polling_minutes} minutes: cancelled', "
-        "$.job.id, $.poll.jobRun.State)"
+        "$.job.id, $.poll.State)"
     )
     markers = {
         "ExecutionTimeoutMinutes": config.job_timeout_minutes,
