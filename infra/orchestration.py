@@ -124,6 +124,12 @@ def render_definition(config: AppConfig) -> str:
         + _retry_budget_seconds(stop_retry)
         + START_AND_SLACK_SECONDS
     )
+    if config.encryption == "kms":
+        # The application's own monitoring setting names the key too (infra/compute.py); the job's
+        # LogUri is repeated here, so the key goes with it: whether EMR Serverless merges a job's
+        # S3MonitoringConfiguration with the application's field by field is not documented.
+        logs = filled["StartJobRun"]["Parameters"]["ConfigurationOverrides"]["MonitoringConfiguration"]
+        logs["S3MonitoringConfiguration"]["EncryptionKeyArn"] = "${LogKeyArn}"
     definition = {
         **definition,
         "StartAt": start,
@@ -192,6 +198,7 @@ class Orchestration(Construct):
                 "InputBucket": storage.input_bucket.bucket_name,
                 "ResultsBucket": storage.results_bucket.bucket_name,
                 "WeightsUri": packaging.model_uri,
+                **({} if storage.data_key is None else {"LogKeyArn": storage.data_key.key_arn}),
             },
             role=self.role,
             logs=sfn.LogOptions(

@@ -401,3 +401,13 @@ def test_role_allows_the_api_of_every_task(synthesized, definition) -> None:
             needed.add("s3:PutObject")
     assert needed <= allowed, needed - allowed
     assert "emr-serverless:StartJobRun" in needed
+
+
+@pytest.mark.parametrize("encryption", ["s3", "kms"])
+def test_job_logs_carry_the_data_key_wherever_their_place_is_named(encryption: str) -> None:
+    """The job repeats the application's LogUri; with a data key it repeats the key too, so the logs
+    stay encrypted whether EMR Serverless merges the two settings field by field or not."""
+    states = json.loads(render_definition(AppConfig(encryption=encryption)))["States"]
+    logs = states["StartJobRun"]["Parameters"]["ConfigurationOverrides"]["MonitoringConfiguration"]
+    expected = {"LogUri": "${LogUri}"} | ({"EncryptionKeyArn": "${LogKeyArn}"} if encryption == "kms" else {})
+    assert logs["S3MonitoringConfiguration"] == expected
