@@ -1,6 +1,6 @@
 # Two commands for a new user: `make demo` and `make test`. Everything else is optional.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 SHARED_WEIGHTS := ../shared/models/mobilenet_v2_imagenet_no_top.weights.h5
@@ -19,7 +19,8 @@ help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 22
 
 demo: $(VENV)/.job prerequisites ## create the environment and run the job on the bundled photos
-	$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
+	PIPELINE_WEIGHTS_OPTION="make $@ WEIGHTS=FILE" \
+		$(BIN)/python -m pipeline run --input "$(INPUT)" --output "$(OUTPUT)" --weights "$(WEIGHTS)"
 
 test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.installed) ## install and run every check
 	$(BIN)/ruff check .
@@ -29,11 +30,9 @@ test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.ins
 quality: $(VENV)/.dev prerequisites ## held-out accuracy on the shared photos (block and interleaved splits; runs kept in output/quality/)
 	$(BIN)/python bench/quality.py --weights "$(WEIGHTS)"
 
-prerequisites: ## check Python 3.10+ and Java 17
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
-		{ echo "error: Python 3.10+ is required (3.11 recommended; TensorFlow 2.21 needs it): set PYTHON=/path/to/python3.11" >&2; exit 1; }
-	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || \
-		{ echo "error: Java 17 is required by Spark: install it (apt-get install openjdk-17-jre-headless, brew install openjdk@17) or set JAVA_HOME" >&2; exit 1; }
+prerequisites: ## check Python 3.11+ and a Java 17 to 21 that runs (pipeline/prerequisites.py)
+	@[ -n "$(PYTHON)" ] || { echo "error: no python3 on PATH: install Python 3.11 or 3.12, or set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -m pipeline.prerequisites
 
 $(VENV)/.job: requirements.txt requirements-emr.txt
 	@$(MAKE) --no-print-directory prerequisites

@@ -230,6 +230,9 @@ class Compute(Construct):
             "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": ENV_PYTHON,
             "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
+            # The stack's region, for the job's boto3 clients (pipeline/s3.py), rather than whatever EMR sets.
+            "spark.emr-serverless.driverEnv.AWS_REGION": Stack.of(self).region,
+            "spark.executorEnv.AWS_REGION": Stack.of(self).region,
             "spark.submit.pyFiles": py_files,
             "spark.driver.cores": str(config.driver_cores),
             "spark.driver.memory": f"{config.driver_memory_gb}g",

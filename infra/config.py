@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from constructs import Construct
 
+from infra.cli_command import UPLOADING_COMMANDS, running_cli_command
 from infra.log_groups import VALID_RETENTION_DAYS
 
 # The EU region rule lives in pipeline/deployment.py, shared with the cloud client;
@@ -264,12 +265,23 @@ def _coerce(name: str, raw: Any, target: type) -> Any:
         raise ConfigError(f"context {name} must be a {target.__name__}, got {raw!r}") from error
 
 
-def disable_bundling_if_asked(scope: Construct) -> None:
-    """Honour `-c skip_bundling=true` through CDK's own switch for asset bundling.
+def disable_bundling_if_asked(scope: Construct, cli_command: str | None = None) -> None:
+    """Honour `-c skip_bundling=true` through CDK's own switch for asset bundling, unless deploying.
 
     CDK bundles only the stacks listed in `aws:cdk:bundling-stacks`; an empty list
     skips every Docker and local bundling step, which synth needs on machines
-    without Docker. Must run on the App before any stack is added.
+    without Docker. Must run on the App before any stack is added. A skipped bundling stages
+    the assets' source folders in place of what they build (CDK's AssetStaging), so a command
+    that uploads them (`cdk deploy`, see infra/cli_command.py) is refused: `cli_command` is the
+    CLI's command, found from the app's parent processes unless given.
     """
-    if _coerce(SKIP_BUNDLING, scope.node.try_get_context(SKIP_BUNDLING) or False, bool):
-        scope.node.set_context("aws:cdk:bundling-stacks", [])
+    if not _coerce(SKIP_BUNDLING, scope.node.try_get_context(SKIP_BUNDLING) or False, bool):
+        return
+    command = cli_command or running_cli_command()
+    if command in UPLOADING_COMMANDS:
+        raise ConfigError(
+            f"-c {SKIP_BUNDLING}=true is for `cdk synth` and the tests only: `cdk {command}` would upload the job's "
+            "Python environment and model unbuilt (their source folders); run it without that setting "
+            "(Docker builds the environment)"
+        )
+    scope.node.set_context("aws:cdk:bundling-stacks", [])

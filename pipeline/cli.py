@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Sequence
 
+from pipeline.prerequisites import python_command
+
 
 def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -29,7 +31,7 @@ CLIENT_COMMANDS = ("cloud", "dashboard")
 
 def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     top = argparse.ArgumentParser(
-        prog="python -m pipeline", description="Fruit photos to MobileNetV2 features and PCA."
+        prog=f"{python_command()} -m pipeline", description="Fruit photos to MobileNetV2 features and PCA."
     )
     return top, top.add_subparsers(dest="command", required=True)
 
@@ -141,12 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pipeline.images import UnreadableImage
     from pipeline.job import OutputError
+    from pipeline.prerequisites import MissingPrerequisite
     from pipeline.read import InputError
-    from pipeline.spark import MissingJava
 
     try:
         return {"run": _run, "transform": _transform, "predict": _predict}[args.command](args)
-    except (MissingJava, OutputError, InputError, WeightsError, UnreadableImage, ValueError, OSError) as error:
+    except (MissingPrerequisite, OutputError, InputError, WeightsError, UnreadableImage, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

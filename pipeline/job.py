@@ -49,6 +49,8 @@ DEFAULT_IMAGE_SIZE = 224
 FIT_SET = "train"
 PROJECTION_POINTS = 5000
 """Photos drawn in the report's 2-D plot; more only blur it."""
+WEIGHTS_OPTION_ENV = "PIPELINE_WEIGHTS_OPTION"
+"""How the caller takes a weights file, when not as --weights FILE (the Makefile sets `make demo WEIGHTS=FILE`)."""
 
 
 class OutputError(ValueError):
@@ -118,7 +120,8 @@ def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
             return load(IMAGENET, preprocessing=config.preprocessing or "tf")
         except WeightsError as error:
             raise WeightsError(
-                f"{error} (Keras downloads the ImageNet weights once to ~/.keras; without internet pass --weights FILE)"
+                f"{error} (Keras downloads the ImageNet weights once to ~/.keras; without internet give a weights "
+                f"file: {os.environ.get(WEIGHTS_OPTION_ENV, '--weights FILE')})"
             ) from None
     uri = storage.to_uri(config.weights)
     if not storage.exists(spark, uri):

@@ -6,8 +6,10 @@ from here so that every user (CSV parts and their assembly, photo reads, the das
 gets the same settings: a connection pool as large as the requests it runs at once
 (botocore's default of 10 silently queues the rest), the "standard" retry mode (exponential
 backoff with jitter on throttling and 5xx), and region, credentials and endpoint from the
-environment as the AWS SDKs read them (`AWS_REGION`, `AWS_ENDPOINT_URL_S3`, the job role on
-EMR). boto3 is imported only when a client is made: local runs without S3 never load it.
+environment (`AWS_REGION`, `AWS_ENDPOINT_URL_S3`, the job role on EMR). The region is passed
+explicitly from `AWS_REGION`, which the stack sets for the driver and the executors, because
+botocore itself reads only `AWS_DEFAULT_REGION` and the profile, and would otherwise rely on
+EMR setting one. boto3 is imported only when a client is made: local runs without S3 never load it.
 """
 
 from __future__ import annotations
@@ -61,4 +63,10 @@ def _client(concurrency: int, environment: tuple[str | None, ...]):
         connect_timeout=10,
         read_timeout=120,
     )
-    return boto3.session.Session().client("s3", config=config)
+    return boto3.session.Session().client("s3", region_name=region(), config=config)
+
+
+def region() -> str | None:
+    """`AWS_REGION` when set (the stack's region on EMR); None leaves botocore's own lookup
+    (`AWS_DEFAULT_REGION`, the profile) to decide."""
+    return os.environ.get("AWS_REGION") or None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
+
+from pipeline import prerequisites
 
 ARROW_BATCH_ROWS = 256
 """Rows per Arrow batch into the featurizer: a few hundred photos, about 40 MB at 224 px."""
@@ -29,23 +30,6 @@ need on a laptop (measured on 2 cores: JVM CPU of a cold 96 px run 48 -> 28 s; a
 
 QUIET_LOG4J2 = Path(__file__).with_name("log4j2-quiet.properties")
 """The JVM's logging of a local run without --verbose: errors only, from its start."""
-
-
-class MissingJava(RuntimeError):
-    pass
-
-
-def check_java() -> None:
-    """Spark needs a JVM; say so in one line instead of a Py4J stack trace."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
-        return
-    if shutil.which("java") is None:
-        raise MissingJava(
-            "Java 17 is required by Spark but was not found: install it "
-            "(e.g. `apt-get install openjdk-17-jre-headless` or `brew install openjdk@17`) "
-            "or set JAVA_HOME"
-        )
 
 
 def submitted() -> bool:
@@ -97,7 +81,7 @@ def create_session(app_name: str = "fruit-features", verbose: bool = False) -> S
         given = SparkConf()
         settings = {key: value for key, value in job_defaults().items() if not given.contains(key)}
     else:
-        check_java()
+        prerequisites.check()  # one line on a missing or unfit Python or Java, not a Py4J stack trace
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.appName(app_name)

@@ -17,7 +17,9 @@ from infra.config import REPO_ROOT
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 
 
-def cdk_synth(tmp_path: Path, *context: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def cdk_synth(
+    tmp_path: Path, *context: str, env: dict[str, str] | None = None, command: str = "synth"
+) -> subprocess.CompletedProcess:
     if not CDK.exists():
         pytest.fail("node_modules/.bin/cdk is missing: run `npm ci` at the repo root")
     extra = [f"{k}={v}" for k, v in job_package_context(tmp_path).items()]
@@ -34,9 +36,9 @@ def cdk_synth(tmp_path: Path, *context: str, env: dict[str, str] | None = None) 
             "npx",
             "--no-install",
             "cdk",
-            "synth",
+            command,
             "--no-notices",
-            "--quiet",
+            *(["--quiet"] if command == "synth" else []),
             "--output",
             str(tmp_path / "cdk.out"),
             *arguments,
@@ -90,6 +92,22 @@ def test_cdk_synth_refuses_a_non_eu_region(tmp_path) -> None:
 def test_cdk_synth_refuses_a_misspelt_setting(tmp_path) -> None:
     line = refusal(cdk_synth(tmp_path, "skip_bundling=true", "weigths=imagenet"))
     assert line.startswith("error: unknown setting -c weigths (did you mean weights?); the settings are: region, ")
+
+
+def test_cdk_deploy_refuses_skip_bundling(tmp_path) -> None:
+    """The CLI gives the app the same context for deploy as for synth; the app reads the CLI's command line.
+
+    No account is reached: the app stops before the CLI needs one, and no credentials or instance metadata exist here.
+    """
+    no_aws = {
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **{name: "" for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")},
+    }
+    line = refusal(cdk_synth(tmp_path, "skip_bundling=true", env=no_aws, command="deploy"))
+    assert line.startswith("error: -c skip_bundling=true is for `cdk synth` and the tests only: `cdk deploy` would ")
+    assert not (tmp_path / "cdk.out" / "manifest.json").exists()  # nothing synthesized, so nothing to upload
 
 
 DOCKER_WITHOUT_DAEMON = """#!/bin/sh

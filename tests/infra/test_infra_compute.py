@@ -7,7 +7,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.artifact_uploads import ArtifactUploads
-from infra.compute import Compute, RequireDocker, docker_problem, python_env_fingerprint
+from infra.compute import Compute, RequireDocker, _python_env_bundling, docker_problem, python_env_fingerprint
 from infra.config import AppConfig
 from infra.storage import Storage
 from pipeline.versions import EMR_RELEASE
@@ -263,8 +263,20 @@ def test_spark_uses_the_packed_environment_and_sizes_driver_and_executors(
         "spark.executor.memoryOverhead=4g",
         "spark.dynamicAllocation.maxExecutors=3",
         "spark.sql.catalogImplementation=in-memory",
+        # The stack's region reaches the job's boto3 clients on the driver and the executors.
+        f"spark.emr-serverless.driverEnv.AWS_REGION={synthesized.stack.region}",
+        f"spark.executorEnv.AWS_REGION={synthesized.stack.region}",
     ):
         assert f"--conf {option}" in text
+    assert synthesized.stack.region == "eu-west-3"
+
+
+def test_the_synthesized_job_run_carries_the_stack_region(synthesized) -> None:
+    """What the template hands StartJobRun: the region for the driver's and the executors' environment."""
+    _, machine = only(synthesized.template, "AWS::StepFunctions::StateMachine")
+    parameters = json.dumps(machine["Properties"]["DefinitionSubstitutions"]["SparkSubmitParameters"])
+    for option in ("spark.emr-serverless.driverEnv.AWS_REGION=eu-west-3", "spark.executorEnv.AWS_REGION=eu-west-3"):
+        assert f"--conf {option}" in parameters
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +325,12 @@ def test_without_docker_bundling_stops_with_one_line(tmp_path, monkeypatch, caps
         f"error: Docker is needed to build the job's Python environment for `cdk deploy`, but `{tmp_path / 'absent'}` "
         "is not installed: start Docker, or add -c skip_bundling=true if you only want to synthesize\n"
     )
+
+
+@pytest.mark.parametrize("machine", ["arm64", "aarch64", "x86_64", "AMD64"])
+def test_the_deploying_machine_changes_neither_architecture_nor_build_platform(machine, monkeypatch) -> None:
+    """An Apple-silicon laptop and an x86_64 PC deploy the same stack: only -c architecture=... changes it."""
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    assert AppConfig().architecture == "X86_64"
+    assert _python_env_bundling(AppConfig()).platform == "linux/amd64"
+    assert _python_env_bundling(AppConfig(architecture="ARM64")).platform == "linux/arm64"

@@ -29,3 +29,16 @@ def test_client_has_the_pool_retries_and_endpoint_asked_for(moto_s3, monkeypatch
 
 def test_a_key_keeps_its_hash_and_question_mark():
     assert s3.split("s3://bucket/Kiwi #1/a?.jpg") == ("bucket", "Kiwi #1/a?.jpg")
+
+
+def test_the_region_comes_from_aws_region_when_set(monkeypatch):
+    """On EMR the stack sets AWS_REGION for driver and executors; botocore alone reads only AWS_DEFAULT_REGION."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    assert s3.region() == "eu-west-3"
+    assert s3.client().meta.region_name == "eu-west-3"
+    monkeypatch.delenv("AWS_REGION")
+    assert s3.region() is None
+    assert s3.client().meta.region_name == "eu-central-1"  # botocore's own lookup, as before

@@ -22,7 +22,9 @@ REQUIREMENTS_FILE="${REQUIREMENTS_FILE:-/requirements-emr.txt}"
 
 if [ -z "${PYTHON_PREFIX:-}" ]; then
   PYTHON_PREFIX=/usr/local
-  dnf install -y -q gcc make tar gzip binutils openssl-devel bzip2-devel libffi-devel zlib-devel \
+  # The container image is minimal (no find, tar, gzip or strip): every tool this script calls is
+  # either in it (AWS's package list, see tests/infra/test_infra_build_script.py) or installed here.
+  dnf install -y -q gcc make tar gzip binutils findutils openssl-devel bzip2-devel libffi-devel zlib-devel \
     xz-devel sqlite-devel
   curl -fsSL "https://www.python.org/ftp/python/${PYTHON_VERSION}/Python-${PYTHON_VERSION}.tgz" \
     | tar -xz -C /tmp
@@ -59,7 +61,11 @@ find "${VENV}" -name '*.opt-[12].pyc' -delete
 rm -rf "${SITE}/pyarrow/include" "${SITE}"/pyarrow/{libarrow_flight,libarrow_python_flight,libarrow_s3}.so* \
   "${SITE}"/pyarrow/{_flight,_s3fs}.cpython-*.so "${SITE}/ai_edge_litert/libLiteRtWebGpuAccelerator.so"
 for service in "${SITE}"/botocore/data/*/; do
-  case " ${BOTOCORE_SERVICES} " in *" $(basename "${service}") "*) ;; *) rm -rf "${service}" ;; esac
+  keep=no
+  for wanted in ${BOTOCORE_SERVICES}; do
+    if [ "$(basename "${service}")" = "${wanted}" ]; then keep=yes; fi
+  done
+  if [ "${keep}" = no ]; then rm -rf "${service}"; fi
 done
 "${VENV}/bin/python" -m pip uninstall --quiet --yes pip setuptools
 for interpreter in "${VENV}/bin/python" "${VENV}/bin/python3" "${VENV}/bin/python${PYTHON_MINOR}"; do
