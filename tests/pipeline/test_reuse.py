@@ -165,3 +165,19 @@ def test_the_earlier_features_are_joined_without_a_broadcast(spark, three_runs):
     joined.collect()  # the final (adaptive) plan is the one shown after an action
     plan = joined._jdf.queryExecution().executedPlan().toString()
     assert "SortMergeJoin" in plan and "Broadcast" not in plan
+
+
+def test_features_made_another_way_are_refused_in_one_line_before_any_work(three_runs, weights, capsys):
+    runs, reports, _ = three_runs
+    train = reports["first"]["sets"]["train"]["input"]
+    capsys.readouterr()
+    code = main(
+        ["run", "--input", train, "--output", str(runs), "--weights", weights, "--run-id", "other"]
+        + ["--image-size", "48", "--preprocessing", "tf", "--reuse", str(runs / "first")]
+    )
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and error.startswith("error: --reuse ")
+    assert error.endswith(
+        "its features were made differently: the image size (32 then, 48 now); the preprocessing (torch then, tf now)"
+    )
+    assert not (runs / "other").exists()
