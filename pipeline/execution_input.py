@@ -195,6 +195,7 @@ class Field:
     required_for: tuple[str, ...] = ()
     item_rules: tuple[Rule, ...] = ()  # rules of each item of a comma-separated list
     optional: bool = False  # no default: absent unless given (then no job argument either)
+    names_in: str | None = None  # the value is a folder's name in this `Places` root; the argument, its URI
 
     @property
     def state_name(self) -> str:
@@ -260,6 +261,17 @@ FIELDS = (
         optional=True,
     ),
     Field(
+        "reuse",
+        "a finished run's id under `runs/` (the client resolves `latest`): photos unchanged since it "
+        "take its features, unread",
+        "none (no `--reuse` argument)",
+        "--reuse",
+        (string(), not_empty(), not_starting_with("-._"), without("/", "Slash"), without("..", "Dots")),
+        commands=("run",),
+        optional=True,
+        names_in="runs",
+    ),
+    Field(
         "image_size",
         "pixels per side fed to the model",
         "`224` (`-c image_size`)",
@@ -286,7 +298,7 @@ FIELDS = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 BY_NAME = {f.name: f for f in FIELDS}
 ARGUMENT_ORDER = {
-    "run": ("input", "output", MODEL_FLAG, "image_size", "variance", "run_id", "apply"),
+    "run": ("input", "output", MODEL_FLAG, "image_size", "variance", "run_id", "apply", "reuse"),
     "transform": ("run", "input", "output", "run_id"),
 }
 
@@ -367,15 +379,27 @@ def validate(
     return args
 
 
-def job_arguments(args: Mapping[str, Any], model_uri: str) -> list[str]:
-    """The entry point arguments the state machine submits for validated `args`: no empty item."""
+def job_arguments(args: Mapping[str, Any], model_uri: str, places: Places | None = None) -> list[str]:
+    """The entry point arguments the state machine submits for validated `args`: no empty item.
+
+    `places` is needed only for a field that names a folder (`reuse`): its argument is the folder's URI.
+    """
     arguments = [args["command"]]
     for name in ARGUMENT_ORDER[args["command"]]:
         if name == MODEL_FLAG:
             arguments.append(f"{MODEL_FLAG}={model_uri}")
         elif name in args:
-            arguments.append(f"{BY_NAME[name].flag}={args[name]}")
+            arguments.append(f"{BY_NAME[name].flag}={argument_value(BY_NAME[name], args[name], places)}")
     return arguments
+
+
+def argument_value(field: Field, value: Any, places: Places | None) -> str:
+    """The job argument's value for a field: the value itself, or the URI of the folder it names."""
+    if field.names_in is None:
+        return str(value)
+    if places is None:
+        raise ValueError(f"{field.name} names a folder under {field.names_in}: give the places")
+    return f"{places.root(field.names_in)}{value}/"
 
 
 def markdown_table() -> str:
@@ -388,7 +412,7 @@ def markdown_table() -> str:
     for field in FIELDS:
         rules = [rule.message(places) for rule in field.rules]
         rules += [field.broken_item(rule, places).split(": ", 1)[1] for rule in field.item_rules]
-        argument = "the first one" if field.flag is None else f"`{field.flag}=VALUE`"
+        argument = "the first one" if field.flag is None else f"`{field.flag}={argument_value(field, 'VALUE', places)}`"
         rows.append(
             f"| `{field.name}` | {' or '.join(f'`{c}`' for c in field.commands)} | {field.default} | "
             f"{field.about} | {argument} | {'; '.join(rules)} |"
