@@ -96,6 +96,11 @@ def open_earlier(spark: SparkSession, run: str, made: dict[str, Any]) -> Earlier
     if changed:
         raise InputError(f"--reuse {run}: its features were made differently: {'; '.join(changed)}")
     sets = {name: storage.join(uri, f"features_{name}.parquet") for name in report["sets"]}
+    missing = [features.rsplit("/", 1)[-1] for features in sets.values() if not storage.exists(spark, features)]
+    if missing:
+        raise InputError(
+            f"--reuse {run}: its {', '.join(missing)} are missing (`cloud results` downloads them only with --all)"
+        )
     return EarlierRun(uri, report["run_id"], sets)
 
 

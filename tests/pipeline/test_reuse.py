@@ -12,7 +12,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.listing import Listing
 from pipeline.read import InputError
-from pipeline.reuse import EarlierRun, differences, earlier_features, open_earlier, reused
+from pipeline.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused
 from pipeline.storage import NoConnector
 from tests.conftest import SAMPLE, copy_sample
 
@@ -46,6 +46,14 @@ def test_a_run_made_before_versions_were_kept_is_refused(spark, tmp_path):
     (tmp_path / "report.json").write_text(json.dumps({"run_id": "old", "sets": {"train": {}}}))
     with pytest.raises(InputError, match="made before features kept their photos' sizes and versions"):
         open_earlier(spark, str(tmp_path), {})
+
+
+def test_a_run_downloaded_without_its_features_is_refused(spark, tmp_path):
+    (tmp_path / "_SUCCESS").write_text("")
+    made = {"image_size": 32}
+    (tmp_path / "report.json").write_text(json.dumps({"run_id": "r", "sets": {"train": {}}, RECIPE_KEY: made}))
+    with pytest.raises(InputError, match=r"its features_train.parquet are missing \(`cloud results` .* --all\)"):
+        open_earlier(spark, str(tmp_path), made)
 
 
 def test_an_unfinished_run_is_refused(spark, tmp_path):
