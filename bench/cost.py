@@ -95,9 +95,9 @@ FEATURE_BYTES_PER_PHOTO = 5_300
 path, size, version and label."""
 READ_CHUNK_MB = 8
 """Bytes per GET when Spark reads a Parquet file's column chunks (ranged GETs)."""
-REUSE_MB_PER_CORE_S = 25.0
-"""Earlier features read, joined (shuffled by path) and written again per core-second; from
-bench/incremental.py's join at 100,000 rows (README, "Incremental runs")."""
+REUSE_MB_PER_CORE_S = 7.9
+"""Earlier features read, joined (shuffled by path) and written again per core-second: 467 MB (90,000 rows)
+in 29.5 s on 2 cores, bench/incremental.py's join at 100,000 rows on 2026-12-06 (README)."""
 OTHER_REQUESTS = 200
 """Per run, PUT-priced: the committers' and the driver's HEAD/LIST calls on the run folder,
 artifacts fetched by each worker; a generous round figure (a few cents per 10,000 runs)."""
