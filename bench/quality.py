@@ -11,7 +11,8 @@ turns the fruit a full circle, so its last frames are neighbours of its first. S
 - `--test DIR` (e.g. Fruits-360's own `Test/`): held out as given, no split of --input.
 Each split is one `python -m pipeline run --input train --apply validation`, and its run is kept
 under --output so that its report stays readable. Prints a table and one JSON line; exits 1 when
-the first split's held-out accuracy is below --min-accuracy. Usage:
+the first split's held-out accuracy is below --min-accuracy, 2 (one line) when a photo folder is missing.
+Usage:
 python bench/quality.py [--input DIR] [--weights FILE] [--image-size N] [--splits block interleaved]
 """
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.inputs import add_input_options, run_arguments  # noqa: E402
+from bench.inputs import PHOTOS, add_input_options, run_arguments  # noqa: E402
 from bench.table import report  # noqa: E402
 
 HELD_OUT = 5
@@ -122,7 +123,23 @@ def measure(args: argparse.Namespace, how: str, stamp: str) -> dict:
     }
 
 
-def main() -> int:
+def missing_folder(args: argparse.Namespace) -> str | None:
+    """One line naming the photo folder that is not there and the option that gives another, or None.
+
+    Checked before the split copies anything: the default --input is the Fruits-360 copy beside the
+    repository (`../shared`), which a fresh clone does not have.
+    """
+    for option, folder in (("--input", args.input), ("--test", args.test)):
+        if folder and not Path(folder).is_dir():
+            where = " (the default: Fruits-360 in ../shared beside the repository)" if folder == str(PHOTOS) else ""
+            return (
+                f"error: no photo folder at {folder}{where}: "
+                f"run python bench/quality.py {option} DIR, with photos as DIR/<Label>/<photo>.jpg"
+            )
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     from pipeline.job import DEFAULT_IMAGE_SIZE
 
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,7 +150,11 @@ def main() -> int:
     options.add_argument("--gap", type=int, default=GAP, help="frames dropped each side of a held-out block")
     options.add_argument("--output", default=str(REPO / "output" / "quality"), help="runs are kept here")
     options.add_argument("--min-accuracy", type=float, default=0.9, help="exit 1 below this held-out accuracy")
-    args = options.parse_args()
+    args = options.parse_args(argv)
+    missing = missing_folder(args)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     rows = [measure(args, how, stamp) for how in (["test"] if args.test else args.splits)]

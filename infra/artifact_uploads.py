@@ -10,7 +10,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from infra.log_groups import expiring_log_group
+from infra.log_groups import confine_role_logs_to, expiring_log_group
 from infra.nag import acknowledge, acknowledge_deploy_time_function, as_named
 
 # The Python environment archive is downloaded, unzipped and synced by the upload
@@ -62,6 +62,7 @@ class ArtifactUploads(Construct):
             log_group=self._log_group,
         )
         if not self.deployments:
+            confine_role_logs_to(deployment.handler_role, self._log_group)
             self._acknowledge_handler_findings(deployment)
         self.deployments.append(deployment)
         return self.bucket.s3_url_for_object(key_prefix)
@@ -72,9 +73,6 @@ class ArtifactUploads(Construct):
         bucket_id = stack.get_logical_id(self.bucket.node.default_child)
         role = deployment.handler_role
         reasons = {
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]": "CDK's BucketDeployment handler gets only the "
-            "basic Lambda logging policy; its logs go to a log group with a retention.",
             "AwsSolutions-IAM5[Action::s3:GetBucket*]": "CDK's grantRead for the handler, "
             "limited to the CDK asset bucket and the artifacts bucket.",
             "AwsSolutions-IAM5[Action::s3:GetObject*]": "CDK's grantRead for the handler: it "

@@ -27,6 +27,8 @@ PYTHON_ENV_ARCHIVE = "pyspark_env.tar.gz"
 EMR_REQUIREMENTS = REPO_ROOT / "requirements-emr.txt"
 BUILD_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023"
 DOCKER_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+# What a principal needs to write and read back objects under the data key.
+DATA_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 # Where Spark unpacks spark.archives (`<archive>#environment`) in the driver and executors.
 ENV_PYTHON = "./environment/bin/python"
 
@@ -65,7 +67,9 @@ class Compute(Construct):
             auto_stop_configuration=emrs.CfnApplication.AutoStopConfigurationProperty(
                 enabled=True, idle_timeout_minutes=config.idle_timeout_minutes
             ),
+            monitoring_configuration=_job_logs(storage),
         )
+        self._allow_log_encryption(storage)
         fingerprint = python_env_fingerprint(config)
         self.python_env_uri = (
             uploads.add(
@@ -118,7 +122,12 @@ class Compute(Construct):
         for bucket, keys, why in (
             (storage.input_bucket, "*", "the job lists and reads the photos of any input prefix"),
             (storage.artifacts_bucket, "*", "the job reads its code, environment and weights"),
-            (storage.results_bucket, f"{RUNS_PREFIX}*", f"each run writes its own {RUNS_PREFIX}<run-id>/ keys"),
+            (
+                storage.results_bucket,
+                f"{RUNS_PREFIX}*",
+                f"run folders are named per run, and any job of this application may read, overwrite "
+                f"and delete every key under {RUNS_PREFIX} (the bucket's versioning keeps what it replaces)",
+            ),
         ):
             bucket_id = stack.get_logical_id(bucket.node.default_child)
             acknowledge(
@@ -138,19 +147,29 @@ class Compute(Construct):
         return role
 
     def _write_statements(self, role: iam.Role, storage: Storage) -> None:
-        """Results under runs/ only, job logs under this application's prefix only, the data key through S3.
+        """Results under runs/ only, job logs under this application's prefix only, the data key through S3 and EMR.
 
-        Listing is limited by `s3:prefix` to runs/, which also lets a probe of a missing
-        key there answer 404 rather than 403 (S3 checks ListBucket for the key as prefix),
-        as Hadoop's S3A needs to tell "absent" from "refused".
+        Listing is limited by `s3:prefix` to `runs`, `runs/` and anything under it, and the
+        role may read the key `runs` itself: S3 answers a HEAD of a missing key with 404 only
+        to a caller allowed both s3:GetObject on it and s3:ListBucket, else 403
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), and Hadoop's S3A
+        probes a directory's parents (HEAD `runs`, LIST `runs/`) when it creates `runs/<run-id>/`.
         """
         results = storage.results_bucket
+        runs_folder = RUNS_PREFIX.rstrip("/")
         statements = [
             iam.PolicyStatement(
                 sid="ListRuns",
                 actions=["s3:ListBucket"],
                 resources=[results.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}},
+                # StringLike's `*` also matches nothing, so `runs/*` covers `runs/` too.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String
+                conditions={"StringLike": {"s3:prefix": [runs_folder, f"{RUNS_PREFIX}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ProbeRunsFolder",
+                actions=["s3:GetObject"],
+                resources=[results.arn_for_objects(runs_folder)],
             ),
             iam.PolicyStatement(
                 sid="WriteRuns",
@@ -168,16 +187,40 @@ class Compute(Construct):
             ),
         ]
         if storage.data_key is not None:
+            # S3 for the photos, the results and the job logs it writes for the role; EMR
+            # Serverless for the job logs it encrypts with the application's key.
             statements.append(
-                iam.PolicyStatement(
-                    sid="UseDataKeyThroughS3",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[storage.data_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
-                )
+                storage.data_key_statement("UseDataKeyThroughS3AndEmr", DATA_KEY_ACTIONS, ["s3", "emr-serverless"])
             )
         for statement in statements:
             role.add_to_policy(statement)
+
+    def _allow_log_encryption(self, storage: Storage) -> None:
+        """Let EMR Serverless itself use the data key for the job logs of this account's applications.
+
+        The key policy grants the service principal GenerateDataKey and Decrypt, for requests
+        made for an EMR Serverless application of this account (`aws:SourceAccount`,
+        `aws:SourceArn`), as AWS's "Encrypting logs" page asks
+        (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/jobs-log-encryption.html).
+        The ARN pattern names no application id: the application refers to the key, so the key
+        policy cannot refer back to it (CloudFormation refuses circular references).
+        """
+        if storage.data_key is None:
+            return
+        stack = Stack.of(self)
+        applications = stack.format_arn(service="emr-serverless", resource="/applications", resource_name="*")
+        storage.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EmrServerlessEncryptsJobLogs",
+                principals=[iam.ServicePrincipal(EMR_SERVICE)],
+                actions=DATA_KEY_ACTIONS,
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {"aws:SourceArn": applications},
+                },
+            )
+        )
 
     def spark_submit_parameters(self, py_files: str) -> str:
         """spark-submit options: the packed environment as the Python of driver and executors."""
@@ -200,6 +243,23 @@ class Compute(Construct):
             "spark.sql.catalogImplementation": "in-memory",
         }
         return " ".join(f"--conf {key}={value}" for key, value in conf.items())
+
+
+def _job_logs(storage: Storage) -> emrs.CfnApplication.MonitoringConfigurationProperty:
+    """Every job's logs under emr-serverless/ of the logs bucket; with a data key, encrypted with it.
+
+    The logs bucket itself stays SSE-S3 (S3 delivers server access logs only there): EMR
+    Serverless encrypts each log object with EncryptionKeyArn instead
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-emrserverless-application-s3monitoringconfiguration.html).
+    Spark's logs name the photos it reads.
+    """
+    key = storage.data_key
+    return emrs.CfnApplication.MonitoringConfigurationProperty(
+        s3_monitoring_configuration=emrs.CfnApplication.S3MonitoringConfigurationProperty(
+            log_uri=storage.logs_bucket.s3_url_for_object(EMR_LOGS_PREFIX),
+            encryption_key_arn=None if key is None else key.key_arn,
+        )
+    )
 
 
 def python_env_fingerprint(config: AppConfig) -> str:

@@ -214,7 +214,9 @@ def _size(resources: tuple[int, int, int]) -> str:
     return f"{vcpu} vCPU, {memory} GB, {disk} GB disk"
 
 
-SETTINGS = (*(f.name for f in fields(AppConfig)), SKIP_BUNDLING)
+GITHUB_SETTINGS = ("github_repo", "github_environment", "github_branch", "github_oidc_provider_arn")
+"""Context keys of the optional GitHub deploy-role stack (infra/github_deploy_role.py), off without github_repo."""
+SETTINGS = (*(f.name for f in fields(AppConfig)), SKIP_BUNDLING, *GITHUB_SETTINGS)
 """Every context key of the app's own, in the order of the README's Configuration table."""
 _SETTING_STYLE = re.compile(r"[a-z][a-z0-9_]*")
 _NEAR_MISS = 0.85

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.compute import EMR_SERVICE, Compute
+from infra.compute import DATA_KEY_ACTIONS, EMR_SERVICE, Compute
 from infra.config import AppConfig
 from infra.log_groups import expiring_log_group
 from infra.nag import acknowledge, acknowledge_role_policy
@@ -26,6 +26,16 @@ DEFINITION_FILE = Path(__file__).with_name("state_machine.asl.json")
 STATES_SERVICE = "states.amazonaws.com"
 # The EventBridge rule Step Functions manages for the startApplication/stopApplication .sync integrations.
 MANAGED_RULE = "StepFunctionsGetEventsForEMRServerlessApplicationRule"
+# Step Functions validates an optimized integration's parameters against its own model when
+# the state machine is created: its EMR Serverless tasks carry only what this page shows for them.
+# StartJobRun, whose request has many more fields, goes through the AWS SDK integration instead
+# (`aws-sdk:emrserverless:startJobRun`, the API's own members in PascalCase).
+OPTIMIZED_EMR_PAGE = "https://docs.aws.amazon.com/step-functions/latest/dg/connect-emr-serverless.html"
+OPTIMIZED_EMR_PARAMETERS = {
+    "arn:aws:states:::emr-serverless:startApplication.sync": ("ApplicationId",),
+    "arn:aws:states:::emr-serverless:cancelJobRun": ("ApplicationId", "JobRunId"),
+    "arn:aws:states:::emr-serverless:stopApplication.sync": ("ApplicationId",),
+}
 STATE_MACHINE_NAME_SUFFIX = "-run"
 MAX_STATE_MACHINE_NAME = 80
 # The state machine's placeholders for what the input checks compare with.
@@ -86,7 +96,7 @@ def render_definition(config: AppConfig) -> str:
         image_size=config.image_size,
         variance=config.variance,
         model_uri=MODEL_URI,
-        next_state="StartApplication",
+        next_state="SplitOutput",
     )
     if set(checks) & set(states):
         raise ValueError(f"state names used twice: {sorted(set(checks) & set(states))}")
@@ -94,7 +104,7 @@ def render_definition(config: AppConfig) -> str:
     polling_minutes = job_polls * POLL_SECONDS // 60
     timeout_cause = (
         f"States.Format('job run {{}} was still {{}} after {polling_minutes} minutes: cancelled', "
-        "$.job.id, $.poll.jobRun.State)"
+        "$.job.id, $.poll.State)"
     )
     markers = {
         "ExecutionTimeoutMinutes": config.job_timeout_minutes,
@@ -114,6 +124,12 @@ def render_definition(config: AppConfig) -> str:
         + _retry_budget_seconds(stop_retry)
         + START_AND_SLACK_SECONDS
     )
+    if config.encryption == "kms":
+        # The application's own monitoring setting names the key too (infra/compute.py); the job's
+        # LogUri is repeated here, so the key goes with it: whether EMR Serverless merges a job's
+        # S3MonitoringConfiguration with the application's field by field is not documented.
+        logs = filled["StartJobRun"]["Parameters"]["ConfigurationOverrides"]["MonitoringConfiguration"]
+        logs["S3MonitoringConfiguration"]["EncryptionKeyArn"] = "${LogKeyArn}"
     definition = {
         **definition,
         "StartAt": start,
@@ -182,6 +198,7 @@ class Orchestration(Construct):
                 "InputBucket": storage.input_bucket.bucket_name,
                 "ResultsBucket": storage.results_bucket.bucket_name,
                 "WeightsUri": packaging.model_uri,
+                **({} if storage.data_key is None else {"LogKeyArn": storage.data_key.key_arn}),
             },
             role=self.role,
             logs=sfn.LogOptions(
@@ -193,8 +210,12 @@ class Orchestration(Construct):
         )
         for statement in _permissions(application.attr_arn, compute.job_role.role_arn, storage):
             self.role.add_to_policy(statement)
-        if storage.results_bucket.encryption_key is not None:
-            storage.results_bucket.encryption_key.grant(self.role, "kms:GenerateDataKey")
+        if storage.data_key is not None:
+            # job_run.json through S3; StartJobRun through EMR Serverless, which refuses a job whose
+            # submitter may not use the key of its logs (AWS's "Encrypting logs" page).
+            self.role.add_to_policy(
+                storage.data_key_statement("UseDataKeyThroughS3AndEmr", DATA_KEY_ACTIONS, ["s3", "emr-serverless"])
+            )
         self.stop_on_delete = StopOnDelete(
             self,
             "StopOnDelete",

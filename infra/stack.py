@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Environment, Fn, Stack
+from aws_cdk import Aws, CfnOutput, CfnRule, CfnRuleAssertion, Environment, Fn, Stack
 from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
 from infra.compute import Compute
-from infra.config import AppConfig
+from infra.config import EU_REGIONS, AppConfig
 from infra.orchestration import Orchestration
 from infra.packaging import Packaging
 from infra.storage import Storage
@@ -23,6 +23,7 @@ class PipelineStack(Stack):
             env=Environment(region=config.region),
             description="Fruit-photo features (MobileNetV2 + PCA) on EMR Serverless, run by Step Functions",
         )
+        self._refuse_regions_outside_the_eu()
         self.storage = Storage(self, "Storage", config=config)
         uploads = ArtifactUploads(
             self,
@@ -41,6 +42,25 @@ class PipelineStack(Stack):
             packaging=self.packaging,
         )
         self._outputs()
+
+    def _refuse_regions_outside_the_eu(self) -> None:
+        """The app's region check, kept in the template too: CloudFormation refuses to create or
+        update the stack outside the EU, even from a template deployed by hand.
+
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+        """
+        CfnRule(
+            self,
+            "EuRegionOnly",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_contains(sorted(EU_REGIONS), Aws.REGION),
+                    assert_description=(
+                        f"The photos are personal data: this stack deploys only to {', '.join(sorted(EU_REGIONS))}."
+                    ),
+                )
+            ],
+        )
 
     def _outputs(self) -> None:
         state_machine_arn = self.orchestration.state_machine.state_machine_arn

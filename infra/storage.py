@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import cast
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import AppConfig
-from infra.log_groups import expiring_log_group, send_function_logs_to
+from infra.log_groups import confine_function_logs_to, expiring_log_group, send_function_logs_to
 from infra.nag import NIST, acknowledge
 from pipeline import execution_input
 
@@ -74,6 +75,23 @@ class Storage(Construct):
         self._log_auto_delete_handler(config.state_machine_log_retention_days)
         self._acknowledge_findings()
 
+    def data_key_statement(self, sid: str, actions: list[str], services: list[str]) -> iam.PolicyStatement:
+        """`actions` on the data key, only in requests that `services` (e.g. "s3") make on the
+        principal's behalf in this region (`kms:ViaService`), never by calling KMS directly.
+
+        https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+        """
+        if self.data_key is None:
+            raise ValueError("no data key: encryption is SSE-S3")
+        region = Stack.of(self).region
+        via = [f"{service}.{region}.amazonaws.com" for service in services]
+        return iam.PolicyStatement(
+            sid=sid,
+            actions=actions,
+            resources=[self.data_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": via}},
+        )
+
     def _data_key(self, removal: RemovalPolicy) -> kms.Key:
         """The key of input and results; kept whenever they are, or they could never be read again."""
         return kms.Key(
@@ -120,22 +138,34 @@ class Storage(Construct):
         if provider is None:  # no bucket of this stack empties itself on destroy
             return
         handler = cast(CfnResource, provider.node.find_child("Handler"))
-        send_function_logs_to(handler, expiring_log_group(self, "AutoDeleteLogs", retention_days))
+        log_group = expiring_log_group(self, "AutoDeleteLogs", retention_days)
+        send_function_logs_to(handler, log_group)
+        confine_function_logs_to(cast(CfnResource, provider.node.find_child("Role")), log_group)
 
     def _acknowledge_findings(self) -> None:
         """NIST findings of the buckets, each with why this bucket is right as it is."""
+        kept_versions = "versioning keeps overwritten and deleted objects for noncurrent_version_days"
         replication = {
-            self.input_bucket: "the photos are personal data kept in this EU region on purpose",
-            self.results_bucket: "the features and file names derive from the photos, kept in this EU region",
-            self.logs_bucket: "the access and job logs expire after log_retention_days",
-            self.artifacts_bucket: "cdk deploy rebuilds job, environment and model from the repository",
+            self.input_bucket: ("the photos are personal data kept in this EU region on purpose", kept_versions),
+            self.results_bucket: (
+                "the features and file names derive from the photos, kept in this EU region",
+                kept_versions,
+            ),
+            self.logs_bucket: (
+                "the access and job logs expire after log_retention_days",
+                "versioning keeps overwritten log files as long as the logs",
+            ),
+            self.artifacts_bucket: (
+                "cdk deploy rebuilds job, environment and model from the repository",
+                "this bucket is not versioned: everything in it is built from the repository",
+            ),
         }
-        for bucket, why in replication.items():
+        for bucket, (why, recovery) in replication.items():
             acknowledge(
                 bucket,
                 f"{NIST}-S3BucketReplicationEnabled",
                 f"No replica: {why}; a copy in another bucket or region would double storage "
-                "and outlive this stack's expiry and destroy (versioning guards against mistakes).",
+                f"and outlive this stack's expiry and destroy ({recovery}).",
             )
         acknowledge(
             self.artifacts_bucket,

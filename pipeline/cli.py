@@ -117,7 +117,9 @@ def parser() -> argparse.ArgumentParser:
         "predict", help="top 3 labels of each photo, as JSON lines (no Spark needed)", formatter_class=DefaultsShown
     )
     predict.add_argument("--run", required=True, help="folder of a finished local run")
-    predict.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (.jpg, .jpeg, .png)")
+    predict.add_argument(
+        "photos", nargs="+", metavar="PHOTO", help="photo files (.jpg, .jpeg, .png) or folders of them (at any depth)"
+    )
     _add_verbose(predict)
     _add_client_commands(commands)
     return top
@@ -192,12 +194,16 @@ def _transform(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import predict
+    from pipeline.predict import list_photos, predict
 
+    photos = list_photos(args.photos)
     failed = 0
-    for answer in predict(args.run, args.photos):
+    for answer in predict(args.run, photos.found):
         failed += "error" in answer
         print(json.dumps(answer), flush=True)
+    if photos.ignored:
+        path, reason = photos.ignored[0]
+        print(f"ignored {len(photos.ignored)} file(s) that are not photos, e.g. {path}: {reason}", file=sys.stderr)
     return 1 if failed else 0
 
 

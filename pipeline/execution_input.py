@@ -9,20 +9,45 @@ sends (`validate`, `job_arguments`), and the README's table is `markdown_table()
 Paths must stay inside this stack's buckets (each match includes the bucket's
 trailing slash, so `s3://<bucket>-evil/` fails), no value may look like a flag, and
 every job argument is submitted as `--flag=value`, never as an empty item.
+
+Lengths are the client's to check (JSONPath cannot measure a string): a rule without an
+ASL condition is checked by `validate` only, and the state machine keeps its state small
+whatever the input instead (execution_input_asl).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
+
+from pipeline.execution_input_rules import LIST_SEPARATOR as LIST_SEPARATOR
+from pipeline.execution_input_rules import RUNS_PREFIX as RUNS_PREFIX
+from pipeline.execution_input_rules import (
+    Places,
+    Rule,
+    at_most,
+    at_most_items,
+    between,
+    finite,
+    no_empty_folder,
+    not_empty,
+    not_starting_with,
+    number,
+    one_of,
+    only,
+    plain_path,
+    string,
+    under,
+    whole_number,
+    without,
+)
 
 ERROR = "InvalidExecutionInput"
 COMMANDS = ("run", "transform")
 IMAGE_SIZE_RANGE = (32, 1024)
 """Pixels per side a run may ask for; pipeline/model.py takes the job's own range from here."""
 DEFAULT_INPUT_PREFIX = "train/"
-RUNS_PREFIX = "runs/"
 MODEL_FLAG = "--weights"
 """The job argument naming the deployed model; its value is not the execution's to choose."""
 REFUSED_FIELDS = {
@@ -32,7 +57,15 @@ REFUSED_FIELDS = {
     ),
 }
 UNKNOWN_FIELD = "execution input: a field is not one of {fields}"
-LIST_SEPARATOR = ","
+MAX_PATH = 1024
+"""Characters of a path (S3 keys are at most 1024 bytes)."""
+MAX_PREFIXES = 32
+"""Prefixes of a comma-separated list."""
+MAX_RUN_ID = 80
+"""Characters of a run id: an execution name's limit, the default run id being the execution name."""
+MAX_COMMENT = 1024
+RUN_ID_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+"""A run id is a plain ASCII folder name: these characters only (and no leading '.' or '_')."""
 
 
 def new_run_id(command: str = "run") -> str:
@@ -46,142 +79,34 @@ class ExecutionInputError(ValueError):
     """An execution input the state machine refuses; the message names the field and the rule."""
 
 
-@dataclass(frozen=True)
-class Places:
-    """The buckets paths must stay in: real names, CloudFormation placeholders or README names."""
-
-    input_bucket: str
-    results_bucket: str
-
-    def root(self, name: str) -> str:
-        return {"input": f"s3://{self.input_bucket}/", "runs": f"s3://{self.results_bucket}/{RUNS_PREFIX}"}[name]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule, as Python (`broken`) and as an ASL Choice condition true when it is broken."""
-
-    name: str
-    text: str  # after "<field>: "; `{input}` and `{runs}` stand for the allowed prefixes
-    broken: Callable[[Any, Places], bool]
-    condition: Callable[[str, Places], dict]
-    on_text: bool = False  # checked on the value's text form, after every other rule
-
-    def message(self, places: Places) -> str:
-        return self.text.format(input=places.root("input"), runs=places.root("runs"))
-
-
-def _matches(pattern: str) -> Callable[[str, Places], dict]:
-    return lambda variable, _places: {"Variable": variable, "StringMatches": pattern}
-
-
-def _literal(text: str) -> str:
-    """`text` inside a StringMatches pattern (only `*` and `\\` are special there)."""
-    return text.replace("\\", "\\\\").replace("*", "\\*")
-
-
-def string() -> Rule:
-    return Rule(
-        "String",
-        "must be a string",
-        lambda value, _: not isinstance(value, str),
-        lambda variable, _: {"Not": {"Variable": variable, "IsString": True}},
-    )
-
-
-def number() -> Rule:
-    return Rule(
-        "Number",
-        "must be a number",
-        lambda value, _: isinstance(value, bool) or not isinstance(value, (int, float)),
-        lambda variable, _: {"Not": {"Variable": variable, "IsNumeric": True}},
-    )
-
-
-def not_empty() -> Rule:
-    return Rule(
-        "Empty",
-        "must not be empty",
-        lambda value, _: value == "",
-        lambda variable, _: {"Variable": variable, "StringEquals": ""},
-    )
-
-
-def one_of(values: tuple[str, ...]) -> Rule:
-    return Rule(
-        "Choice",
-        f"must be one of {', '.join(values)}",
-        lambda value, _: value not in values,
-        lambda variable, _: {"Not": {"Or": [{"Variable": variable, "StringEquals": v} for v in values]}},
-    )
-
-
-def not_starting_with(characters: str) -> Rule:
-    return Rule(
-        "Start",
-        f"must not start with {' or '.join(repr(c) for c in characters)}",
-        lambda value, _: value.startswith(tuple(characters)),
-        lambda variable, _: {"Or": [{"Variable": variable, "StringMatches": f"{_literal(c)}*"} for c in characters]},
-    )
-
-
-def without(part: str, name: str) -> Rule:
-    return Rule(
-        name,
-        f"must not contain {part!r}",
-        lambda value, _: part in value,
-        _matches(f"*{_literal(part)}*"),
-    )
-
-
-def under(root: str) -> Rule:
-    """Inside `Places.root(root)`, the bucket's trailing slash included."""
-    return Rule(
-        "Place",
-        f"must be under {{{root}}}",
-        lambda value, places: not value.startswith(places.root(root)),
-        lambda variable, places: {"Not": {"Variable": variable, "StringMatches": _literal(places.root(root)) + "*"}},
-    )
-
-
-def no_empty_folder() -> Rule:
-    """`s3://b/runs//x/`: S3 would take the empty folder name literally, Hadoop would drop it."""
-    return Rule(
-        "EmptyFolder",
-        "must not contain '//' after s3://",
-        lambda value, _: value.startswith("s3://") and "//" in value[len("s3://") :],
-        _matches("s3://*//*"),
-    )
-
-
-def between(low: float, high: float, *, low_open: bool = False) -> Rule:
-    low_text = f"greater than {low}" if low_open else f"at least {low}"
-    return Rule(
-        "Range",
-        f"must be {low_text} and at most {high}",
-        lambda value, _: (value <= low if low_open else value < low) or value > high,
-        lambda variable, _: {
-            "Or": [
-                {"Variable": variable, ("NumericLessThanEquals" if low_open else "NumericLessThan"): low},
-                {"Variable": variable, "NumericGreaterThan": high},
-            ]
-        },
-    )
-
-
-def whole_number() -> Rule:
-    """JSON has one number type: 224.0 arrives as a float, rendered with a '.' by Step Functions too."""
-    return Rule(
-        "Whole",
-        "must be a whole number",
-        lambda value, _: isinstance(value, float),
-        _matches("*.*"),
-        on_text=True,
-    )
-
-
 def _prefix_rules(root: str) -> tuple[Rule, ...]:
-    return (under(root), no_empty_folder(), without("..", "Dots"))
+    return (at_most(MAX_PATH), under(root), no_empty_folder(), without("..", "Dots"), plain_path())
+
+
+def _run_id_rules() -> tuple[Rule, ...]:
+    """A run's id: its folder's name under runs/ and its execution's name."""
+    return (
+        string(),
+        not_empty(),
+        at_most(MAX_RUN_ID),
+        not_starting_with("-._"),
+        without("..", "Dots"),
+        only(RUN_ID_CHARACTERS, "ASCII letters, digits, '-', '_' and '.'"),
+    )
+
+
+def _reuse_rules() -> tuple[Rule, ...]:
+    """A run id as a folder name under runs/: without a rule on a derived value, which an optional
+    field cannot have (the state machine derives it from the field, absent or not)."""
+    return (
+        string(),
+        not_empty(),
+        at_most(MAX_RUN_ID),
+        not_starting_with("-._"),
+        without("..", "Dots"),
+        without("/", "Slash"),
+        plain_path(),
+    )
 
 
 @dataclass(frozen=True)
@@ -195,6 +120,7 @@ class Field:
     required_for: tuple[str, ...] = ()
     item_rules: tuple[Rule, ...] = ()  # rules of each item of a comma-separated list
     optional: bool = False  # no default: absent unless given (then no job argument either)
+    ignored: bool = False  # accepted, checked, never passed on to the job
     names_in: str | None = None  # the value is a folder's name in this `Places` root; the argument, its URI
 
     @property
@@ -238,7 +164,7 @@ FIELDS = (
         "more photo prefixes, comma-separated, projected with the PCA fitted on `input`",
         "none (no `--apply` argument)",
         "--apply",
-        (string(), not_empty()),
+        (string(), not_empty(), at_most_items(MAX_PREFIXES)),
         commands=("run",),
         item_rules=_prefix_rules("input"),
         optional=True,
@@ -266,7 +192,7 @@ FIELDS = (
         "take its features, unread",
         "none (no `--reuse` argument)",
         "--reuse",
-        (string(), not_empty(), not_starting_with("-._"), without("/", "Slash"), without("..", "Dots")),
+        _reuse_rules(),
         commands=("run",),
         optional=True,
         names_in="runs",
@@ -276,7 +202,7 @@ FIELDS = (
         "pixels per side fed to the model",
         "`224` (`-c image_size`)",
         "--image-size",
-        (number(), between(*IMAGE_SIZE_RANGE), whole_number()),
+        (number(), finite(), between(*IMAGE_SIZE_RANGE), whole_number()),
         commands=("run",),
     ),
     Field(
@@ -284,7 +210,7 @@ FIELDS = (
         "the PCA keeps the fewest components explaining this share",
         "`0.95` (`-c variance`)",
         "--variance",
-        (number(), between(0, 1, low_open=True)),
+        (number(), finite(), between(0, 1, low_open=True)),
         commands=("run",),
     ),
     Field(
@@ -292,7 +218,16 @@ FIELDS = (
         "the run folder's name",
         "the execution name",
         "--run-id",
-        (string(), not_empty(), not_starting_with("-._"), without("/", "Slash"), without("..", "Dots")),
+        _run_id_rules(),
+    ),
+    Field(
+        "Comment",
+        "ignored (the Step Functions console pre-fills it)",
+        "none",
+        None,
+        (string(), at_most(MAX_COMMENT)),
+        optional=True,
+        ignored=True,
     ),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
@@ -342,12 +277,12 @@ def _first_problem(given: Mapping[str, Any], args: Mapping[str, Any], places: Pl
             return field.not_for_command()
         if args["command"] in field.required_for and field.name not in given:
             return field.missing(args["command"])
-    # Fields with a default, then those given without one, then the rules on the text form.
+    # Fields with a default, then those given without one, then the rules on a derived value.
     stages = [(False, False), (False, True), (True, False)]
-    for on_text, optional in stages:
+    for derived, optional in stages:
         for field in FIELDS[1:]:
             for rule in field.rules:
-                if field.optional is optional and rule.on_text is on_text and field.name in args:
+                if field.optional is optional and (rule.derived is not None) is derived and field.name in args:
                     if rule.broken(args[field.name], places):
                         return field.broken(rule, places)
     for field in FIELDS:
@@ -402,6 +337,11 @@ def argument_value(field: Field, value: Any, places: Places | None) -> str:
     return f"{places.root(field.names_in)}{value}/"
 
 
+def _documented(rule: Rule, text: str) -> str:
+    """A rule's words for the README, marked when only the client checks it."""
+    return text if rule.in_state_machine else f"{text} (client)"
+
+
 def markdown_table() -> str:
     """The README's table of the execution input (with the README's bucket names)."""
     places = Places("<InputBucketName>", "<ResultsBucketName>")
@@ -410,9 +350,15 @@ def markdown_table() -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for field in FIELDS:
-        rules = [rule.message(places) for rule in field.rules]
-        rules += [field.broken_item(rule, places).split(": ", 1)[1] for rule in field.item_rules]
-        argument = "the first one" if field.flag is None else f"`{field.flag}={argument_value(field, 'VALUE', places)}`"
+        rules = [_documented(rule, rule.message(places)) for rule in field.rules]
+        rules += [_documented(rule, field.broken_item(rule, places).split(": ", 1)[1]) for rule in field.item_rules]
+        argument = (
+            "none"
+            if field.ignored
+            else "the first one"
+            if field.flag is None
+            else f"`{field.flag}={argument_value(field, 'VALUE', places)}`"
+        )
         rows.append(
             f"| `{field.name}` | {' or '.join(f'`{c}`' for c in field.commands)} | {field.default} | "
             f"{field.about} | {argument} | {'; '.join(rules)} |"

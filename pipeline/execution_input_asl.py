@@ -24,6 +24,7 @@ from pipeline.execution_input import (
     refused_field,
     unknown_field,
 )
+from pipeline.execution_input_rules import Rule
 
 
 def _fail(cause: str) -> dict:
@@ -59,12 +60,16 @@ class _Refusals:
         return {**condition, "Next": state}
 
 
-def _field_choices(fields: list[Field], refusals: _Refusals, places: Places, *, on_text: bool) -> list[dict]:
+def _derived_key(field: Field, rule: Rule) -> str:
+    return f"{field.name}{rule.name}"
+
+
+def _field_choices(fields: list[Field], refusals: _Refusals, places: Places, *, derived: bool) -> list[dict]:
     choices = []
     for field in fields:
-        variable = f"$.text.{field.name}" if on_text else f"$.args.{field.name}"
         for rule in field.rules:
-            if rule.on_text is on_text:
+            if rule.in_state_machine and (rule.derived is not None) is derived:
+                variable = f"$.derived.{_derived_key(field, rule)}" if derived else f"$.args.{field.name}"
                 condition = rule.condition(variable, places)
                 choices.append(refusals.choice(f"{field.state_name}{rule.name}", condition, field.broken(rule, places)))
     return choices
@@ -77,7 +82,7 @@ def _optional_field_states(refusals: _Refusals, places: Places, next_state: str)
     for field in reversed([f for f in FIELDS if f.optional]):
         states[f"Check{field.state_name}"] = {
             "Type": "Choice",
-            "Choices": _field_choices([field], refusals, places, on_text=False),
+            "Choices": _field_choices([field], refusals, places, derived=False),
             "Default": next_state,
         }
         states[f"Given{field.state_name}"] = {
@@ -123,7 +128,7 @@ def _input_choices(refusals: _Refusals, places: Places) -> list[dict]:
                     )
                 )
     present = [f for f in FIELDS[1:] if not f.optional]
-    return choices + _field_choices(present, refusals, places, on_text=False)
+    return choices + _field_choices(present, refusals, places, derived=False)
 
 
 def _list_states(field: Field, refusals: _Refusals, places: Places, next_state: str) -> tuple[str, dict[str, dict]]:
@@ -178,6 +183,7 @@ def _list_states(field: Field, refusals: _Refusals, places: Places, next_state: 
                     field.broken_item(rule, places),
                 )
                 for rule in field.item_rules
+                if rule.in_state_machine
             ],
             "Default": f"Count{name}Item",
         },
@@ -212,7 +218,11 @@ def _subsets(names: list[str]) -> list[list[str]]:
 
 
 def _argument_states(next_state: str, places: Places) -> tuple[str, dict[str, dict]]:
-    """One Pass per shape of the argument list: an absent optional field adds no item, never an empty one."""
+    """One Pass per shape of the argument list: an absent optional field adds no item, never an empty one.
+
+    Each keeps only what later states read: `args`, the job's fields rebuilt one by one (no
+    raw input, no ignored field), and `job`, what StartJobRun sends (its result replaces it).
+    """
     states: dict[str, dict] = {}
     choices = []
     for command, order in ARGUMENT_ORDER.items():
@@ -225,10 +235,12 @@ def _argument_states(next_state: str, places: Places) -> tuple[str, dict[str, di
             states[state] = {
                 "Type": "Pass",
                 "Parameters": {
-                    "args.$": "$.args",
-                    "arguments.$": f"States.Array({items})",
-                    # One idempotency token per execution: a retried StartJobRun never starts a second run.
-                    "token.$": "States.UUID()",
+                    "args": {"command": command, **{f"{n}.$": f"$.args.{n}" for n in included if n in BY_NAME}},
+                    "job": {
+                        "arguments.$": f"States.Array({items})",
+                        # One idempotency token per execution: a retried StartJobRun never starts a second run.
+                        "token.$": "States.UUID()",
+                    },
                 },
                 "Next": next_state,
             }
@@ -247,7 +259,7 @@ _RESET_KNOWN = "States.JsonMerge($.given, $.known, false)"
 def render_states(
     places: Places, *, image_size: int, variance: float, model_uri: str, next_state: str
 ) -> tuple[str, dict[str, dict]]:
-    """(first state, states): check the execution input, then leave `args`, `arguments` and `token`.
+    """(first state, states): check the execution input, then leave `args` and `job` (`arguments`, `token`).
 
     Every refusal is its own Fail state (error `InvalidExecutionInput`, the cause naming
     the field and the rule), reached before `next_state`: nothing starts. Only JSONPath
@@ -261,9 +273,9 @@ def render_states(
         if field.item_rules:
             after_numbers, states = _list_states(field, refusals, places, after_numbers)
             list_states.update(states)
-    text_fields = [f for f in FIELDS if any(r.on_text for r in f.rules)]
-    assert not any(f.optional for f in text_fields), "Format needs the field: give text-checked fields a default"
-    optional_start, optional_states = _optional_field_states(refusals, places, "ReadNumbersAsText")
+    derived_fields = [f for f in FIELDS if any(r.derived for r in f.rules)]
+    assert not any(f.optional for f in derived_fields), "an intrinsic needs the field: give such fields a default"
+    optional_start, optional_states = _optional_field_states(refusals, places, "DeriveValues")
     states = {
         "ReadInput": {
             "Type": "Pass",
@@ -300,18 +312,24 @@ def render_states(
             "Default": optional_start,
         },
         **optional_states,
-        "ReadNumbersAsText": {
+        "DeriveValues": {
             "Type": "Pass",
+            "Comment": "What some rules look at, out of JSONPath's reach: a number's text, a run id's odd characters.",
             "Parameters": {
                 "args.$": "$.args",
                 "model.$": "$.model",
-                "text": {f"{f.name}.$": f"States.Format('{{}}', $.args.{f.name})" for f in text_fields},
+                "derived": {
+                    f"{_derived_key(f, r)}.$": r.derived(f"$.args.{f.name}")
+                    for f in derived_fields
+                    for r in f.rules
+                    if r.derived
+                },
             },
-            "Next": "CheckNumbersAsText",
+            "Next": "CheckDerivedValues",
         },
-        "CheckNumbersAsText": {
+        "CheckDerivedValues": {
             "Type": "Choice",
-            "Choices": _field_choices(text_fields, refusals, places, on_text=True),
+            "Choices": _field_choices(derived_fields, refusals, places, derived=True),
             "Default": after_numbers,
         },
         **list_states,

@@ -347,7 +347,7 @@ class FinishedRun:
 def load_run(spark: SparkSession, run: str) -> FinishedRun:
     uri = storage.to_uri(run)
     if not storage.exists(spark, storage.join(uri, "_SUCCESS")):
-        raise InputError(f"{run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded")
+        raise InputError(storage.not_a_finished_run(run, storage.exists(spark, uri)))
     report = json.loads(storage.read_bytes(spark, storage.join(uri, "report.json")))
     info = report["model"]
     blob = storage.read_bytes(spark, storage.join(uri, info["file"]))

@@ -2,13 +2,16 @@
 
 The run is loaded once (its TF Lite or Keras embedder, PCA numbers and classifier);
 each photo then costs one decode and one model call. Features are computed exactly as
-the job computes them: same decoding, preprocessing and model file.
+the job computes them: same decoding, preprocessing and model file. A folder stands for
+the photos the job would read in it (pipeline/listing.py: at any depth, other files
+ignored), label folders or not: predict needs no label.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -16,8 +19,10 @@ import numpy as np
 
 from pipeline.classify import Classifier
 from pipeline.images import UnreadableImage, decode_image
+from pipeline.listing import NO_LABEL, list_local
 from pipeline.model import Embedder, ModelPayload, build_embedder
 from pipeline.read import InputError
+from pipeline.storage import not_a_finished_run
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class Predictor:
         """Top labels with scores for one photo, or its error; never raises for a bad photo."""
         path = Path(photo)
         if not path.is_file():
-            return {"photo": photo, "error": "file not found"}
+            return {"photo": photo, "error": "no such file or folder"}
         try:
             features = self.features(path.read_bytes())
         except UnreadableImage as error:
@@ -47,7 +52,7 @@ def load_predictor(run: str) -> Predictor:
         raise InputError(f"predict reads a local run folder; download {run} first (aws s3 sync {run} ./run)")
     folder = Path(run.removeprefix("file://"))
     if not (folder / "_SUCCESS").is_file():
-        raise InputError(f"{run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded")
+        raise InputError(not_a_finished_run(run, folder.is_dir()))
     if not (folder / "classifier.json").is_file():
         report = json.loads((folder / "report.json").read_text())
         if report.get("command") == "transform":
@@ -64,7 +69,52 @@ def load_predictor(run: str) -> Predictor:
     return Predictor(payload.image_size, build_embedder(payload), classifier)
 
 
-def predict(run: str, photos: Iterable[str]) -> Iterator[dict[str, Any]]:
+NO_PHOTOS = "no photos (.jpg, .jpeg, .png) in this folder"
+
+
+@dataclass
+class Photos:
+    """The photos named on the command line, each folder replaced by the photos found in it."""
+
+    found: list[tuple[str, str | None]] = field(default_factory=list)
+    """(photo, why it cannot be read or None), in the order given, each folder's sorted by path."""
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    """(file, reason): files in the folders that are not photos, as the job ignores them."""
+
+
+def list_photos(arguments: Iterable[str]) -> Photos:
+    """Files as given, folders as the photos found in them (see `photos_in`)."""
+    photos = Photos()
+    for argument in arguments:
+        if os.path.isdir(argument):
+            found = photos_in(argument)
+            photos.found += found.found
+            photos.ignored += found.ignored
+        else:
+            photos.found.append((argument, None))
+    return photos
+
+
+def photos_in(folder: str) -> Photos:
+    """The folder listed as the job lists its input, each path spelled below `folder` as given.
+
+    A photo outside a label folder, which the job skips, is answered: predict needs no label.
+    """
+    listing = list_local(folder)
+
+    def spelled(path: str) -> str:
+        return os.path.join(folder, path[len(listing.uri) + 1 :])
+
+    found = [(path, None) for path in listing.paths]
+    found += [(path, None if reason == NO_LABEL else reason) for path, reason in listing.skipped]
+    return Photos(
+        sorted((spelled(path), why) for path, why in found) or [(folder, NO_PHOTOS)],
+        [(spelled(path), reason) for path, reason in listing.ignored],
+    )
+
+
+def predict(run: str, photos: Iterable[tuple[str, str | None]]) -> Iterator[dict[str, Any]]:
+    """One answer per photo: its top labels, or why it has none."""
     predictor = load_predictor(run)
-    for photo in photos:
-        yield predictor.answer(photo)
+    for photo, unreadable in photos:
+        yield {"photo": photo, "error": unreadable} if unreadable else predictor.answer(photo)

@@ -25,11 +25,14 @@ TOP_CONFUSIONS = 25
 IGNORED_SHOWN = 200
 """Ignored files named on the page (report.json names them all)."""
 STYLE = """body{font-family:system-ui,sans-serif;max-width:64em;margin:1em auto;padding:0 1em;line-height:1.4}
-td,th{padding:2px 8px;text-align:left;vertical-align:bottom} .scroll{overflow-x:auto}
-svg{max-width:100%;height:auto} .legend{columns:14em;list-style:none;padding:0;font-size:90%}
+h1,h2,h3,p,li,summary,code,.long{overflow-wrap:anywhere} .scroll{overflow-x:auto;max-width:100%}
+td,th{padding:2px 8px;text-align:left;vertical-align:bottom}
+svg,img{max-width:100%;height:auto} .legend{columns:14em;list-style:none;padding:0;font-size:90%}
 .legend svg{vertical-align:middle} .n{color:#666} .bars td:last-child{width:60%}
 .bar{background:#4c78a8;height:0.9em} .matrix td{text-align:right} .matrix td span{display:block;padding:0 4px}
 .v{writing-mode:vertical-rl;white-space:nowrap} @supports (writing-mode:sideways-lr){.v{writing-mode:sideways-lr}}"""
+"""The page fits a phone (390 px): text and long values (paths, digests: `code`, `.long`) wrap
+anywhere rather than widen the page, and every table scrolls sideways inside its own box."""
 
 
 def to_json(report: dict[str, Any]) -> bytes:
@@ -67,6 +70,11 @@ def render_plots(report: dict[str, Any], points: pd.DataFrame) -> Figures:
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
+
+
+def _long(value: Any) -> str:
+    """A value without spaces (a path) that may break anywhere, so that its table cell fits a phone."""
+    return f"<span class='long'>{_e(value)}</span>"
 
 
 def _percent(value: float | None) -> str:
@@ -268,7 +276,7 @@ def _ignored_html(report: dict[str, Any]) -> str:
     if not ignored:
         return "<h2>Ignored files (0)</h2><p>None: every file found is a photo.</p>"
     reasons = Counter(entry["reason"] for entry in ignored).most_common()
-    shown = [[_e(entry["path"]), _e(entry["reason"])] for entry in ignored[:IGNORED_SHOWN]]
+    shown = [[_long(entry["path"]), _e(entry["reason"])] for entry in ignored[:IGNORED_SHOWN]]
     more = f"<p>... and {len(ignored) - IGNORED_SHOWN} more in report.json.</p>" if len(ignored) > IGNORED_SHOWN else ""
     return (
         f"<h2>Ignored files ({len(ignored)})</h2><p>Not photos, on purpose (see the README).</p>"
@@ -281,8 +289,8 @@ def render_html(report: dict[str, Any], figures: Figures, plot_set: str) -> byte
     """A self-contained page (inline SVG and CSS, nothing fetched)."""
     pca, model = report["pca"], report["model"]
     timings = report["timings_s"]
-    skipped = [[_e(s["path"]), _e(s["reason"])] for s in report["skipped"]]
-    files = [[_e(f["path"]), str(f["files"]), _size(f["bytes"])] for f in report.get("files_written", [])]
+    skipped = [[_long(s["path"]), _e(s["reason"])] for s in report["skipped"]]
+    files = [[_long(f["path"]), str(f["files"]), _size(f["bytes"])] for f in report.get("files_written", [])]
     stages = [[_e(name), f"{seconds:.1f} s"] for name, seconds in timings.items()]
     source = f" from run {_e(report['source_run'])}" if report.get("source_run") else ""
     classifier, matrices = _classifier_html(report)

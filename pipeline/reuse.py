@@ -84,7 +84,7 @@ def open_earlier(spark: SparkSession, run: str, made: dict[str, Any]) -> Earlier
     if not (storage.is_local(uri) or s3.is_s3(uri)):
         raise InputError(f"--reuse must be a run folder, local or s3://, got {run}")
     if not storage.exists(spark, storage.join(uri, "_SUCCESS")):
-        raise InputError(f"--reuse {run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded")
+        raise InputError(f"--reuse: {storage.not_a_finished_run(run, storage.exists(spark, uri))}")
     report = json.loads(storage.read_bytes(spark, storage.join(uri, "report.json")))
     earlier = report.get(RECIPE_KEY)
     if earlier is None:

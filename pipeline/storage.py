@@ -76,6 +76,13 @@ def no_connector_message(uri: str) -> str:
     return f"{uri}: this Spark has no connector for {scheme}:// paths; use a local folder (or s3:// on EMR Serverless)"
 
 
+def not_a_finished_run(run: str, folder_exists: bool) -> str:
+    """Why the run folder `run` cannot be used: missing (a typo, not a run that failed) or without _SUCCESS."""
+    if not folder_exists:
+        return f"no such folder: {run} (give the folder of a run that succeeded)"
+    return f"{run} is not a finished run (no _SUCCESS): give the folder of a run that succeeded"
+
+
 def exists(spark: SparkSession, uri: str) -> bool:
     fs, path = _filesystem(spark, uri)
     return bool(fs.exists(path))

@@ -6,13 +6,12 @@ ARN, or nothing for the latest run. The execution input's fields, defaults and r
 are the state machine's own (pipeline/execution_input.py): the client checks them
 with the same code, so it refuses what the state machine would, with its words, and
 adds only what the state machine cannot see (photos in the folders, a finished run to
-transform with, a free run folder, a valid execution name).
+transform with, a free run folder) and the limits it cannot measure (lengths).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -29,9 +28,6 @@ from pipeline.execution_input import (
     validate,
 )
 
-# Step Functions' rule for execution names (StartExecution's API reference): 1 to 80
-# characters, no whitespace, brackets, wildcards, special or control characters.
-EXECUTION_NAME = re.compile(r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}")
 FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 OUTCOME_CODES = {"FAILED": Exit.RUN_FAILED, "ABORTED": Exit.RUN_FAILED, "TIMED_OUT": Exit.TIMED_OUT}
 JOB_RUN_TIMEOUT = "JobRunTimeout"
@@ -99,14 +95,6 @@ def checked(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
         raise bad_parameters(str(refused)) from None
 
 
-def check_name(run_id: str) -> None:
-    if not EXECUTION_NAME.fullmatch(run_id):
-        raise bad_parameters(
-            f"--run-id {run_id!r} also names the execution: at most 80 characters, without spaces, brackets "
-            'or any of ? * " # % \\ ^ | ~ ` $ & , ; : /'
-        )
-
-
 def check_inputs(stack: Stack, args: dict[str, Any]) -> None:
     """Every photo folder has photos, a transform's (or a reused) run has finished, and the run's folder is free."""
     s3 = stack.client("s3")
@@ -166,8 +154,7 @@ def start(stack: Stack, request: RunRequest) -> dict[str, Any]:
     if request.reuse == LATEST:
         request = replace(request, reuse=latest_succeeded_run(stack))
     body = execution_input(stack, request, run_id)
-    args = checked(stack, body)
-    check_name(run_id)
+    args = checked(stack, body)  # a valid run id is a valid execution name too
     check_inputs(stack, args)
     sfn = stack.client("stepfunctions")
     taken = bad_parameters(
@@ -179,7 +166,10 @@ def start(stack: Stack, request: RunRequest) -> dict[str, Any]:
     except sfn.exceptions.ExecutionDoesNotExist:
         pass
     try:
-        started = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(body))
+        # allow_nan=False: never NaN or Infinity, which are no JSON (`checked` refuses them first).
+        started = sfn.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(body, allow_nan=False)
+        )
     except sfn.exceptions.ExecutionAlreadyExists:
         raise taken from None
     return sfn.describe_execution(executionArn=started["executionArn"])
@@ -222,8 +212,9 @@ def execution_input_of(execution: dict[str, Any]) -> dict[str, Any]:
 
 
 def execution_output(execution: dict[str, Any]) -> dict[str, Any]:
-    """A succeeded execution's output: `args` (the checked input), `arguments`, `job.id`, `poll.jobRun`,
-    and `recordError` or `stopError` when the record or the stop failed; {} before it ends or on failure."""
+    """A succeeded execution's output: `args` (the checked fields), `job.id`, `poll.jobRun` (EMR's record,
+    its bounded fields), and `recordError` or `stopError` when the record or the stop failed; {} before it
+    ends or on failure."""
     return json_object(execution.get("output"))
 
 

@@ -23,7 +23,7 @@ from bench.cost import (
     s3_requests,
 )
 from bench.proctree import run_measured
-from tests.conftest import REPO, copy_sample
+from tests.conftest import REPO, SAMPLE, copy_sample
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,27 @@ def test_incremental_benchmark_joins_without_the_driver_holding_the_features():
     result = last_json([sys.executable, "bench/incremental.py", "--skip-runs", "--join-rows", "300"])
     (row,) = result["rows"]
     assert (row["rows"], row["to_embed"], row["reused"]) == (300, 30, 270)
+
+
+@pytest.mark.parametrize("option", ["--input", "--test", "default"])
+def test_quality_script_names_a_missing_photo_folder_in_one_line(option, tmp_path, capsys, monkeypatch):
+    """A fresh clone has no ../shared: `make quality` says so and what to pass, without a traceback."""
+    import bench.inputs
+    from bench import quality
+
+    monkeypatch.setattr(quality, "measure", lambda *_: pytest.fail("measured without its photos"))
+    missing = tmp_path / "fruits360-10"
+    if option == "default":
+        monkeypatch.setattr(bench.inputs, "PHOTOS", missing)
+        monkeypatch.setattr(quality, "PHOTOS", missing)
+        arguments = ["--weights", "imagenet"]
+    else:
+        arguments = ["--input", str(SAMPLE), option, str(missing)]
+    assert quality.main(arguments) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: no photo folder at {missing}")
+    assert ("--input DIR" if option == "default" else f"{option} DIR") in line
+    assert ("../shared" in line) == (option == "default")
 
 
 def test_block_split_keeps_neighbouring_frames_apart():

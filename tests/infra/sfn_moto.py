@@ -7,6 +7,9 @@ each as AWS documents the real service:
 - aws-sdk integrations take PascalCase parameters and answer in PascalCase (moto passes
   boto3's camelCase through): converted with botocore's own shapes of the API;
 - Step Functions calls boto3's `emr-serverless` service `emrserverless`;
+- StringMatches as the States Language specifies it (https://states-language.net/spec.html,
+  "Choice Rules"): only `*` is a wildcard and `\\` escapes it; moto's fnmatch also takes
+  `?` and `[...]` as wildcards;
 - EMR Serverless job runs that run, fail or take time to cancel (moto's succeed at
   once): `EmrJobs` scripts what successive GetJobRun calls see, turns a cancel into
   CANCELLING for a while, and refuses StopApplication while a job run has not ended,
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +36,9 @@ from moto.emrserverless import models as emr_models
 from moto.emrserverless.exceptions import ResourceNotFoundException, ValidationException
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations import (
+    string_operators,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service,
     state_task_service_aws_sdk,
@@ -41,6 +48,18 @@ from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.utils import json_path
 
 APPLICATION_ID = "00fruitspipeline"
+MAX_PAYLOAD = 256 * 1024
+"""Step Functions' quota on a task's, a state's or an execution's input or result (UTF-8 bytes;
+https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): above it, States.DataLimitExceeded,
+which no Catch of States.ALL handles. moto does not enforce it: `payload_sizes` measures it."""
+# The history events that carry a state's data, and the field that holds it.
+PAYLOADS = (
+    ("executionStartedEventDetails", "input"),
+    ("stateEnteredEventDetails", "input"),
+    ("taskScheduledEventDetails", "parameters"),
+    ("taskSucceededEventDetails", "output"),
+    ("stateExitedEventDetails", "output"),
+)
 UNFINISHED = {"SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED", "CANCELLING"}
 OPTIMIZED = "arn:aws:states:::emr-serverless:"
 
@@ -63,7 +82,8 @@ class EmrJobs:
     _left: dict[str, list] = field(default_factory=dict)
 
     def _set(self, job_run: Any, step: Any) -> None:
-        job_run.state, job_run.state_details = (step, None) if isinstance(step, str) else step
+        # EMR's model requires stateDetails in every JobRun (botocore: JobRun's required members); moto leaves it out.
+        job_run.state, job_run.state_details = (step, "") if isinstance(step, str) else step
 
     def start_job_run(self, original, backend, *args, **kwargs):
         job_run = original(backend, *args, **kwargs)
@@ -166,6 +186,19 @@ def _sdk_response(self, response: Any, *_args, **_kwargs) -> None:
     response.update(json.loads(text))
 
 
+@functools.cache
+def _wildcard_pattern(pattern: str) -> re.Pattern:
+    """A StringMatches pattern as a regex: `*` any text, `\\x` the character x, every other character itself."""
+    parts = re.findall(r"\\(.)|(\*)|(.)", pattern, flags=re.DOTALL)
+    return re.compile(
+        "".join(".*" if star else re.escape(escaped or plain) for escaped, star, plain in parts), flags=re.DOTALL
+    )
+
+
+def _string_matches(variable: Any, pattern: Any) -> bool:
+    return isinstance(variable, str) and _wildcard_pattern(pattern).fullmatch(variable) is not None
+
+
 @functools.lru_cache(maxsize=8)
 def _parse(definition: str):
     """moto's parse without its error listener (the definitions here are valid): program and tree."""
@@ -186,6 +219,7 @@ def patch_moto(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
     monkeypatch.setitem(
         state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES, "emrserverless", "emr-serverless"
     )
+    monkeypatch.setattr(string_operators.StringMatches, "_compare", staticmethod(_string_matches))
     sdk = state_task_service_aws_sdk.StateTaskServiceAwsSdk
     monkeypatch.setattr(sdk, "_normalise_parameters", _sdk_parameters)
     monkeypatch.setattr(sdk, "_normalise_response", _sdk_response)
@@ -220,10 +254,22 @@ def sdk_stand_ins(definition: dict) -> dict:
     return definition
 
 
+def payload_sizes(history: list[dict]) -> list[tuple[str, str, int]]:
+    """(state, event, UTF-8 bytes) of every input, parameters and result in an execution's history, in order."""
+    sizes, state = [], ""
+    for event in history:
+        state = event.get("stateEnteredEventDetails", {}).get("name", state)
+        for key, data in PAYLOADS:
+            if data in event.get(key, {}):
+                sizes.append((state, key, len(event[key][data].encode())))
+    return sizes
+
+
 @dataclass
 class Result:
     execution: dict
     entered: list[str]
+    history: list[dict]
     application: dict
     jobs: EmrJobs
     waited: dict[str, list]
@@ -280,11 +326,13 @@ class StepFunctions:
             assert time.monotonic() < deadline, "execution still running after 60 s"
             time.sleep(pause)
             pause = min(2 * pause, 0.2)  # each look takes moto's lock from the execution
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        history = [event for page in pages for event in page["events"]]
         entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
         return Result(
             execution=execution,
             entered=entered,
+            history=history,
             application=emr.get_application(applicationId=APPLICATION_ID)["application"],
             jobs=self.jobs,
             waited=self.waited,

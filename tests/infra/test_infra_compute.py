@@ -106,13 +106,20 @@ def test_job_role_reads_input_and_artifacts_writes_only_runs_and_its_own_logs(sy
             "Action": ["s3:GetObject", "s3:ListBucket"],
             "Resource": [arn("StorageArtifactsBucket"), objects("StorageArtifactsBucket", "/*")],
         },
-        # Listing only under runs/: the rest of the results bucket is not even named.
+        # Listing only of runs and under runs/: the rest of the results bucket is not even named.
         "ListRuns": {
             "Sid": "ListRuns",
             "Effect": "Allow",
             "Action": "s3:ListBucket",
             "Resource": arn("StorageResultsBucket"),
-            "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}},
+            "Condition": {"StringLike": {"s3:prefix": ["runs", "runs/*"]}},
+        },
+        # The parent key itself, which S3A probes: a 404 needs GetObject on it as well as ListBucket.
+        "ProbeRunsFolder": {
+            "Sid": "ProbeRunsFolder",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": objects("StorageResultsBucket", "/runs"),
         },
         "WriteRuns": {
             "Sid": "WriteRuns",
@@ -135,7 +142,34 @@ def test_job_role_reads_input_and_artifacts_writes_only_runs_and_its_own_logs(sy
     }
 
 
-def test_job_role_uses_the_data_key_only_through_s3(variant_stack) -> None:
+def iam_string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: `*` matches any run of characters, none included, `?` any one character.
+
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String
+    """
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value) is not None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "listed"),
+    [
+        ("runs", True),  # HEAD runs: S3 answers 404 rather than 403 only with ListBucket
+        ("runs/", True),  # S3A lists a directory with its key and a slash
+        ("runs/2026-12-06-a/", True),
+        ("runs/2026-12-06-a/features/_temporary/0/", True),
+        ("", False),
+        ("run", False),
+        ("runs2/", False),
+        ("other/runs/", False),
+    ],
+)
+def test_job_role_lists_runs_and_everything_under_it_only(synthesized, prefix: str, listed: bool) -> None:
+    condition = job_role_statements(synthesized.template)["ListRuns"]["Condition"]
+    assert set(condition) == {"StringLike"}
+    assert any(iam_string_like(pattern, prefix) for pattern in condition["StringLike"]["s3:prefix"]) is listed
+
+
+def test_job_role_uses_the_data_key_only_through_s3_and_emr_serverless(variant_stack) -> None:
     stack, config = variant_stack(encryption="kms")
     storage = Storage(stack, "Storage", config=config)
     uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
@@ -143,16 +177,62 @@ def test_job_role_uses_the_data_key_only_through_s3(variant_stack) -> None:
     template = Template.from_stack(stack)
     (key_id,) = template.find_resources("AWS::KMS::Key")
     statements = job_role_statements(template)
-    assert statements["UseDataKeyThroughS3"] == {
-        "Sid": "UseDataKeyThroughS3",
+    assert statements["UseDataKeyThroughS3AndEmr"] == {
+        "Sid": "UseDataKeyThroughS3AndEmr",
         "Effect": "Allow",
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
         "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
-        "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-3.amazonaws.com"}},
+        "Condition": {
+            "StringEquals": {"kms:ViaService": ["s3.eu-west-3.amazonaws.com", "emr-serverless.eu-west-3.amazonaws.com"]}
+        },
     }
     # Nothing else of the role mentions KMS.
-    others = [s for sid, s in statements.items() if sid != "UseDataKeyThroughS3"]
+    others = [s for sid, s in statements.items() if sid != "UseDataKeyThroughS3AndEmr"]
     assert not any(str(s["Action"]).count("kms:") for s in others)
+
+
+def logs_bucket_uri(template: Template) -> dict:
+    (logs_id,) = [n for n in template.find_resources("AWS::S3::Bucket") if n.startswith("StorageLogsBucket")]
+    return {"Fn::Join": ["", ["s3://", {"Ref": logs_id}, "/emr-serverless/"]]}
+
+
+def test_with_kms_job_logs_are_encrypted_with_the_data_key_in_the_sse_s3_logs_bucket(variant_stack) -> None:
+    stack, config = variant_stack(encryption="kms")
+    storage = Storage(stack, "Storage", config=config)
+    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
+    Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
+    template = Template.from_stack(stack)
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    _, application = only(template, "AWS::EMRServerless::Application")
+    assert application["Properties"]["MonitoringConfiguration"] == {
+        "S3MonitoringConfiguration": {
+            "LogUri": logs_bucket_uri(template),
+            "EncryptionKeyArn": {"Fn::GetAtt": [key_id, "Arn"]},
+        }
+    }
+    # The bucket stays SSE-S3 (S3 delivers server access logs only there): each log object carries the key.
+    (logs,) = [r for n, r in template.find_resources("AWS::S3::Bucket").items() if n.startswith("StorageLogsBucket")]
+    (rule,) = logs["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    # EMR Serverless itself may use the key for the applications of this account, and nothing else.
+    key_policy = template.find_resources("AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (emr,) = [s for s in key_policy if s.get("Principal") == {"Service": "emr-serverless.amazonaws.com"}]
+    assert emr["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert emr["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Join": ["", ["arn:aws:emr-serverless:eu-west-3:", {"Ref": "AWS::AccountId"}, ":/applications/*"]]
+            }
+        },
+    }
+
+
+def test_without_kms_job_logs_go_to_the_logs_bucket_unencrypted_by_a_key(synthesized) -> None:
+    _, application = only(synthesized.template, "AWS::EMRServerless::Application")
+    assert application["Properties"]["MonitoringConfiguration"] == {
+        "S3MonitoringConfiguration": {"LogUri": logs_bucket_uri(synthesized.template)}
+    }
 
 
 def test_python_environment_is_uploaded_under_its_build_fingerprint(synthesized) -> None:

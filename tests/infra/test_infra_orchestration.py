@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 
+import botocore.session
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
@@ -12,15 +13,23 @@ from test_infra_nag_per_construct import with_orchestration
 
 from infra import orchestration
 from infra.config import REPO_ROOT, AppConfig
-from infra.orchestration import DEFINITION_FILE, MARKER, render_definition, state_machine_name
+from infra.orchestration import (
+    DEFINITION_FILE,
+    MARKER,
+    OPTIMIZED_EMR_PARAMETERS,
+    render_definition,
+    state_machine_name,
+)
 
+OPTIMIZED = "arn:aws:states:::emr-serverless:"
 ASL_VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
 EMR_TASKS = {
     "StartApplication": "arn:aws:states:::emr-serverless:startApplication.sync",
-    "StartJobRun": "arn:aws:states:::emr-serverless:startJobRun",
+    "StartJobRun": "arn:aws:states:::aws-sdk:emrserverless:startJobRun",
     "GetJobRun": "arn:aws:states:::aws-sdk:emrserverless:getJobRun",
     "CancelJobRun": "arn:aws:states:::emr-serverless:cancelJobRun",
     "GetCancelledJobRun": "arn:aws:states:::aws-sdk:emrserverless:getJobRun",
+    "ReadJobRunRecord": "arn:aws:states:::aws-sdk:emrserverless:getJobRun",
     "StopApplicationAfterFailure": "arn:aws:states:::emr-serverless:stopApplication.sync",
     "StopApplication": "arn:aws:states:::emr-serverless:stopApplication.sync",
 }
@@ -61,6 +70,7 @@ def test_definition_is_the_asl_file_with_every_placeholder_substituted(synthesiz
 
 def test_the_input_is_checked_before_anything_starts(definition) -> None:
     before = reachable(definition, definition["StartAt"], stop={"StartApplication"})
+    assert {"SplitOutput", "KeepRecordKey"} <= before
     kinds = {definition["States"][name]["Type"] for name in before}
     assert kinds == {"Pass", "Choice", "Fail"}, "no Task (no call, no cost) before StartApplication"
     refusals = [definition["States"][n] for n in before if definition["States"][n]["Type"] == "Fail"]
@@ -108,7 +118,7 @@ def test_success_path(definition) -> None:
 def test_every_failure_after_the_job_starts_cancels_it_then_stops(definition) -> None:
     states = definition["States"]
     # From the moment the job run id is known, no way to Failed avoids the stop.
-    after_start = reachable(definition, "WaitForJobRun", stop={"StopApplicationAfterFailure", "SplitOutput"})
+    after_start = reachable(definition, "WaitForJobRun", stop={"StopApplicationAfterFailure", "ReadJobRunRecord"})
     assert "Failed" not in after_start
     assert states["GetJobRun"]["Catch"][0]["Next"] == "CancelJobRun"
     assert states["JobRunTimedOut"]["Next"] == "CancelJobRun"
@@ -133,7 +143,10 @@ def test_emr_calls_and_their_integrations(definition) -> None:
         assert definition["States"][name]["Parameters"]["ApplicationId"] == "00fakeapplication"
         retries = definition["States"][name]["Retry"]
         assert any(
-            ("EMRServerless.ThrottlingException" in r["ErrorEquals"] or r["ErrorEquals"] == ["States.ALL"])
+            (
+                {"EMRServerless.ThrottlingException", "EmrServerless.ThrottlingException"} & set(r["ErrorEquals"])
+                or r["ErrorEquals"] == ["States.ALL"]
+            )
             and r["BackoffRate"] > 1
             and r["MaxAttempts"] >= 3
             for r in retries
@@ -153,15 +166,109 @@ def test_limits_nest_job_inside_polling_inside_execution(definition) -> None:
 def test_job_run_parameters(definition) -> None:
     parameters = definition["States"]["StartJobRun"]["Parameters"]
     assert parameters["ExecutionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/job-role"
-    assert parameters["ClientToken.$"] == "$.token"
+    assert parameters["ClientToken.$"] == "$.job.token"
     assert parameters["Name.$"] == "$$.Execution.Name"
     driver = parameters["JobDriver"]["SparkSubmit"]
     assert re.fullmatch(r"s3://[a-z0-9-]+/job/[0-9a-f]{64}/entrypoint\.py", driver["EntryPoint"])
     assert "spark.archives=s3://" in driver["SparkSubmitParameters"]
-    assert driver["EntryPointArguments.$"] == "$.arguments"
+    assert driver["EntryPointArguments.$"] == "$.job.arguments"
     monitoring = parameters["ConfigurationOverrides"]["MonitoringConfiguration"]
     assert monitoring["S3MonitoringConfiguration"]["LogUri"].endswith("/emr-serverless/")
     assert monitoring["ManagedPersistenceMonitoringConfiguration"] == {"Enabled": False}
+
+
+SDK = "arn:aws:states:::aws-sdk:emrserverless:"
+EMR_SERVERLESS = botocore.session.get_session().get_service_model("emr-serverless")
+
+
+def sdk_member(shape, key: str):
+    """The botocore member an AWS SDK integration key names: its PascalCase (`Name.$`: a path to it)."""
+    name = key.removesuffix(".$")
+    members = {member[0].upper() + member[1:]: value for member, value in shape.members.items()}
+    assert name in members, f"{key} is not a member of {shape.name}: {sorted(members)}"
+    return members[name]
+
+
+def check_against_shape(value, shape, where: str) -> None:
+    """Every nested key is a member of the API's input shape, every literal of its type."""
+    if shape.type_name == "structure":
+        assert isinstance(value, dict), where
+        for key, item in value.items():
+            member = sdk_member(shape, key)
+            if not key.endswith(".$"):
+                check_against_shape(item, member, f"{where}.{key}")
+        return
+    expected = {"string": str, "long": int, "integer": int, "boolean": bool, "list": list, "map": dict}
+    assert isinstance(value, expected[shape.type_name]), f"{where}: {value!r} is no {shape.type_name}"
+    if shape.type_name in {"long", "integer"}:
+        assert not isinstance(value, bool), where
+
+
+@pytest.mark.parametrize("persistence", [False, True])
+def test_start_job_run_sends_only_members_of_the_apis_request(persistence, synthesized) -> None:
+    """The AWS SDK integration takes the API's own request (botocore's model, offline), keys in PascalCase."""
+    states = json.loads(render_definition(AppConfig(emr_managed_persistence=persistence)))["States"]
+    tasks = {name: state for name, state in states.items() if state.get("Resource", "").startswith(SDK)}
+    assert {name: state["Resource"].removeprefix(SDK) for name, state in tasks.items()} == {
+        "StartJobRun": "startJobRun",
+        "GetJobRun": "getJobRun",
+        "GetCancelledJobRun": "getJobRun",
+        "ReadJobRunRecord": "getJobRun",
+    }
+    for name, state in tasks.items():
+        action = state["Resource"].removeprefix(SDK)
+        operation = EMR_SERVERLESS.operation_model(action[0].upper() + action[1:])
+        check_against_shape(state["Parameters"], operation.input_shape, name)
+        required = {m[0].upper() + m[1:] for m in operation.input_shape.required_members}
+        assert required <= {key.removesuffix(".$") for key in state["Parameters"]}, name
+
+
+def test_optimized_emr_tasks_carry_only_what_their_page_shows(definition) -> None:
+    """Step Functions refuses, at creation, a field its optimized integration's model lacks."""
+    optimized = [s for s in definition["States"].values() if s.get("Resource", "").startswith(OPTIMIZED)]
+    assert {s["Resource"] for s in optimized} == set(OPTIMIZED_EMR_PARAMETERS)
+    for state in optimized:
+        keys = {key.removesuffix(".$") for key in state["Parameters"]}
+        assert keys <= set(OPTIMIZED_EMR_PARAMETERS[state["Resource"]]), state
+
+
+# `ServiceName.ExceptionName`, both in PascalCase (AWS SDK service integrations page): EmrServerless by that
+# rule; the page's own spelling of this service could not be read offline, so EMRServerless is listed too.
+SDK_ERROR_PREFIXES = ("EmrServerless.", "EMRServerless.")
+
+
+def test_sdk_task_errors_are_named_after_the_service_and_the_apis_exceptions(definition) -> None:
+    """The exceptions are the API's, plus the throttling every API may answer, each under both spellings."""
+    for name, state in definition["States"].items():
+        if not state.get("Resource", "").startswith(SDK):
+            continue
+        action = state["Resource"].removeprefix(SDK)
+        operation = EMR_SERVERLESS.operation_model(action[0].upper() + action[1:])
+        exceptions = {error.name for error in operation.error_shapes} | {"ThrottlingException"}
+        for handler in state.get("Retry", []) + state.get("Catch", []):
+            named = {e for e in handler["ErrorEquals"] if not e.startswith("States.")}
+            bare = {e.split(".", 1)[1] for e in named}
+            assert bare <= exceptions, (name, named)
+            assert named == {prefix + e for prefix in SDK_ERROR_PREFIXES for e in bare}, (name, named)
+
+
+def test_job_run_looks_keep_only_bounded_fields_of_emrs_record(definition) -> None:
+    """Polls keep State and StateDetails (required in every JobRun); the final record adds ids, times,
+    billed resources and the log location, none of which carries the input (the job's arguments)."""
+    job_run = EMR_SERVERLESS.shape_for("JobRun")
+    required = {m[0].upper() + m[1:] for m in job_run.required_members}
+    for name in ("GetJobRun", "GetCancelledJobRun"):
+        selector = definition["States"][name]["ResultSelector"]
+        assert selector == {"State.$": "$.JobRun.State", "StateDetails.$": "$.JobRun.StateDetails"}
+        assert {"State", "StateDetails"} <= required
+    record = definition["States"]["ReadJobRunRecord"]["ResultSelector"]
+    for key, path in record.items():
+        if key.endswith(".$"):
+            assert path == f"$.JobRun.{key.removesuffix('.$')}"
+            sdk_member(job_run, key)
+    assert not {"JobDriver.$", "Name.$", "Tags.$", "NetworkConfiguration.$"} & set(record)
+    log_uri = record["ConfigurationOverrides"]["MonitoringConfiguration"]["S3MonitoringConfiguration"]["LogUri.$"]
+    assert log_uri == "$.JobRun.ConfigurationOverrides.MonitoringConfiguration.S3MonitoringConfiguration.LogUri"
 
 
 def test_managed_persistence_is_a_setting() -> None:
@@ -268,3 +375,39 @@ def test_definition_passes_asl_validator(definition, tmp_path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_role_allows_the_api_of_every_task(synthesized, definition) -> None:
+    """AWS SDK integrations need the API's own action; the optimized .sync ones also GetApplication
+    (and their EventBridge rule); StartJobRun also passes the job role."""
+    allowed = set()
+    for statement in state_machine_policy(synthesized):
+        actions = statement["Action"]
+        allowed |= {actions} if isinstance(actions, str) else set(actions)
+    needed = {"iam:PassRole"}
+    for state in definition["States"].values():
+        resource = state.get("Resource", "")
+        if resource.startswith(SDK):
+            action = resource.removeprefix(SDK)
+            needed.add(f"emr-serverless:{action[0].upper()}{action[1:]}")
+        elif resource.startswith(OPTIMIZED):
+            action = resource.removeprefix(OPTIMIZED).removesuffix(".sync")
+            needed.add(f"emr-serverless:{action[0].upper()}{action[1:]}")
+            if resource.endswith(".sync"):
+                needed |= {"emr-serverless:GetApplication", "events:PutRule", "events:PutTargets"}
+                needed.add("events:DescribeRule")
+        elif resource:
+            assert resource == "arn:aws:states:::aws-sdk:s3:putObject"
+            needed.add("s3:PutObject")
+    assert needed <= allowed, needed - allowed
+    assert "emr-serverless:StartJobRun" in needed
+
+
+@pytest.mark.parametrize("encryption", ["s3", "kms"])
+def test_job_logs_carry_the_data_key_wherever_their_place_is_named(encryption: str) -> None:
+    """The job repeats the application's LogUri; with a data key it repeats the key too, so the logs
+    stay encrypted whether EMR Serverless merges the two settings field by field or not."""
+    states = json.loads(render_definition(AppConfig(encryption=encryption)))["States"]
+    logs = states["StartJobRun"]["Parameters"]["ConfigurationOverrides"]["MonitoringConfiguration"]
+    expected = {"LogUri": "${LogUri}"} | ({"EncryptionKeyArn": "${LogKeyArn}"} if encryption == "kms" else {})
+    assert logs["S3MonitoringConfiguration"] == expected

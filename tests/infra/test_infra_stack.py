@@ -6,9 +6,10 @@ from pathlib import Path
 
 import cfnlint.api
 import pytest
+from aws_cdk import CfnElement
 from infra_synth import STACK_NAME, build_app, synth_context
 
-from infra.config import REPO_ROOT
+from infra.config import EU_REGIONS, REPO_ROOT
 from infra.nag import NIST, acknowledge
 
 PACKS = ("AwsSolutions-", f"{NIST}-")
@@ -25,14 +26,26 @@ OUTPUTS = {
 }
 
 
-def statements(synthesized):
-    """(resource id, statement) for every IAM statement, inline or not."""
-    for name, resource in synthesized.resources.items():
+IDENTITY_POLICY_TYPES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"}
+
+
+def statements(resources: dict[str, dict], types: set[str] | None = None):
+    """(resource id, statement) for every policy statement (inline or not) of resources of `types` (all if None)."""
+    for name, resource in resources.items():
+        if types is not None and resource["Type"] not in types:
+            continue
         props = resource.get("Properties", {})
-        documents = [props.get("PolicyDocument")] + [p["PolicyDocument"] for p in props.get("Policies", [])]
+        documents = [props.get("PolicyDocument"), props.get("KeyPolicy")]
+        documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
         for document in filter(None, documents):
             for statement in document["Statement"]:
                 yield name, statement
+
+
+def template_resources(synthesized, kms_assembly, variant: str) -> dict[str, dict]:
+    if variant == "sse-s3":
+        return synthesized.resources
+    return json.loads((kms_assembly / f"{STACK_NAME}.template.json").read_text())["Resources"]
 
 
 def as_list(value) -> list:
@@ -52,20 +65,73 @@ def test_outputs(synthesized) -> None:
     assert "console.aws.amazon.com/states/home" in url
 
 
-def test_no_iam_statement_allows_every_action(synthesized) -> None:
-    for name, statement in statements(synthesized):
-        if statement["Effect"] == "Deny":  # e.g. the TLS-only bucket policies deny s3:*
-            continue
-        for action in as_list(statement.get("Action", [])):
-            assert action != "*" and not action.endswith(":*"), (name, statement)
+VARIANTS = ("sse-s3", "kms")
 
 
-def test_resource_star_only_where_the_service_demands_it(synthesized) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_iam_policy_allows_every_action(variant, synthesized, kms_assembly) -> None:
+    resources = template_resources(synthesized, kms_assembly, variant)
+    for name, statement in statements(resources, IDENTITY_POLICY_TYPES):
+        if statement["Effect"] == "Allow":
+            for action in as_list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), (name, statement)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_only_allow_of_every_action_is_the_key_policys_account_statement(
+    variant, synthesized, kms_assembly
+) -> None:
+    """Bucket policies deny s3:* (TLS only); the one Allow of kms:* is CDK's key policy statement that
+    lets the account's IAM policies grant the key (AWS's default key policy), with no condition."""
+    resources = template_resources(synthesized, kms_assembly, variant)
+    every_action = [
+        (name, statement)
+        for name, statement in statements(resources)
+        if statement["Effect"] == "Allow" and any(a == "*" or a.endswith(":*") for a in as_list(statement["Action"]))
+    ]
+    keys = [name for name, resource in resources.items() if resource["Type"] == "AWS::KMS::Key"]
+    account_root = {"Fn::Join": ["", ["arn:aws:iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    assert every_action == [
+        (key, {"Action": "kms:*", "Effect": "Allow", "Principal": {"AWS": account_root}, "Resource": "*"})
+        for key in keys
+    ]
+    assert len(keys) == (variant == "kms")
+
+
+def test_every_iam_policy_uses_the_data_key_only_through_a_service(kms_assembly) -> None:
+    """kms:ViaService on every identity-policy statement with a KMS action: S3 or EMR Serverless
+    may use the key for the role, the role may not call KMS itself."""
+    resources = template_resources(None, kms_assembly, "kms")
+    with_kms = [
+        (name, statement)
+        for name, statement in statements(resources, IDENTITY_POLICY_TYPES)
+        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
+    ]
+    assert {name.split("DefaultPolicy")[0] for name, _ in with_kms} == {
+        "ComputeJobRole",
+        "OrchestrationStateMachineRole",
+    }
+    for name, statement in with_kms:
+        via = as_list(statement["Condition"]["StringEquals"]["kms:ViaService"])
+        assert via and all(v.endswith(".eu-west-3.amazonaws.com") for v in via), name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_resource_star_only_where_the_service_demands_it(variant, synthesized, kms_assembly) -> None:
+    """In identity policies (a key policy's Resource is always `*`: the key itself)."""
     allowed_prefixes = ("logs:", "xray:")
-    for name, statement in statements(synthesized):
+    resources = template_resources(synthesized, kms_assembly, variant)
+    for name, statement in statements(resources, IDENTITY_POLICY_TYPES):
         if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
             assert name.startswith("OrchestrationStateMachineRole"), name
             assert all(a.startswith(allowed_prefixes) for a in as_list(statement["Action"]))
+
+
+def test_the_template_itself_refuses_regions_outside_the_eu(synthesized) -> None:
+    """A CloudFormation rule, so a template deployed by hand elsewhere is refused too."""
+    (assertion,) = synthesized.template.to_json()["Rules"]["EuRegionOnly"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Contains": [sorted(EU_REGIONS), {"Ref": "AWS::Region"}]}
+    assert "eu-west-3" in assertion["AssertDescription"]
 
 
 def findings(assembly_dir: Path) -> set[tuple[str, str]]:
@@ -179,3 +245,73 @@ def test_cdk_json_sets_every_flag_the_cli_recommends_for_a_new_app() -> None:
     )
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     assert {**recommended, "@aws-cdk/core:target-partitions": ["aws"]} == context
+
+
+def acknowledged_on(synthesized, logical_id: str, rule: str) -> str:
+    """The reason of the acknowledgment of `rule` on the construct of this resource (or above it)."""
+    stack = synthesized.stack
+    (path,) = [
+        element.node.path
+        for element in stack.node.find_all()
+        if isinstance(element, CfnElement) and stack.resolve(element.logical_id) == logical_id
+    ]
+    reasons = {
+        scope: reason for (scope, found), reason in acknowledgments(synthesized.assembly_dir).items() if found == rule
+    }
+    (scope,) = [scope for scope in reasons if path.startswith(scope + "/")]
+    return reasons[scope]
+
+
+def test_replication_acknowledgments_say_which_buckets_are_versioned(synthesized) -> None:
+    buckets = synthesized.template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 4
+    for name, bucket in buckets.items():
+        reason = acknowledged_on(synthesized, name, f"{NIST}-S3BucketReplicationEnabled")
+        versioned = bucket["Properties"].get("VersioningConfiguration") == {"Status": "Enabled"}
+        assert ("versioning keeps" in reason, "not versioned" in reason) == (versioned, not versioned), name
+
+
+def test_the_runs_acknowledgment_says_any_job_may_rewrite_every_run(synthesized) -> None:
+    """The job role's write grant is one prefix for all runs, not one per run."""
+    (policy_name,) = [n for n in synthesized.resources if n.startswith("ComputeJobRoleDefaultPolicy")]
+    (write,) = [s for _, s in statements({policy_name: synthesized.resources[policy_name]}) if s["Sid"] == "WriteRuns"]
+    assert {"s3:PutObject", "s3:DeleteObject"} <= set(write["Action"]) and "Condition" not in write
+    assert write["Resource"]["Fn::Join"][1][-1] == "/runs/*"
+    (role_name,) = [n for n in synthesized.template.find_resources("AWS::IAM::Role") if n.startswith("ComputeJobRole")]
+    results = next(n for n in synthesized.resources if n.startswith("StorageResultsBucket"))
+    reason = acknowledged_on(synthesized, role_name, f"AwsSolutions-IAM5[Resource::<{results}.Arn>/runs/*]")
+    assert "any job of this application may read, overwrite and delete every key under runs/" in reason
+
+
+def test_every_function_may_write_its_own_log_group_only(synthesized) -> None:
+    """No AWSLambdaBasicExecutionRole (which allows every log group of the account), no managed policy at all."""
+    resources = synthesized.resources
+    for name, role in synthesized.template.find_resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    for name, function in synthesized.template.find_resources("AWS::Lambda::Function").items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        policies = {role: resources[role]} | {
+            n: r
+            for n, r in resources.items()
+            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+        }
+        log_statements = [
+            s for _, s in statements(policies) if any(a.startswith("logs:") for a in as_list(s["Action"]))
+        ]
+        assert log_statements, name
+        for statement in log_statements:
+            assert sorted(as_list(statement["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"], name
+            assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, name
+    assert not [rule for _, rule in acknowledgments(synthesized.assembly_dir) if rule.startswith("AwsSolutions-IAM4")]
+
+
+def test_the_readme_names_the_one_allow_of_every_action() -> None:
+    """The Security table's claim about `*` actions must name the key policy's account statement,
+    which the KMS template has (the claim used to hold for the SSE-S3 template only)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme[readme.index("### Security") : readme.index("**Encryption.**")]
+    rows = [row for row in table.splitlines() if "allows `*`" in row or "on `*` actions" in row]
+    assert rows
+    for row in rows:
+        assert "key policy" in row and "`kms:*` to the account root" in row, row

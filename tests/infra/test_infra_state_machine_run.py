@@ -7,10 +7,21 @@ import re
 
 import pytest
 from infra_asl import bucket_name, model_uri, places
+from sfn_moto import MAX_PAYLOAD, payload_sizes
 
 from infra import orchestration
 from infra.config import AppConfig
-from pipeline.execution_input import ERROR, ExecutionInputError, defaults, job_arguments, validate
+from pipeline.execution_input import (
+    ERROR,
+    MAX_COMMENT,
+    MAX_PATH,
+    MAX_PREFIXES,
+    MAX_RUN_ID,
+    ExecutionInputError,
+    defaults,
+    job_arguments,
+    validate,
+)
 
 OTHER_ACCOUNT = "210987654321"
 # AWS's API reference (some versions) for each entryPointArguments item.
@@ -143,6 +154,19 @@ HOSTILE = {
     "run given as a number": lambda p, a: {"command": "transform", "run": 7},
     "two inputs": lambda p, a: {"input": f"{p.root('input')}a/,{p.root('input')}b/"},
     "empty folder": lambda p, a: {"output": f"{p.root('runs')}x//"},
+    "comment not a string": lambda p, a: {"Comment": 5},
+    "unknown field beside a comment": lambda p, a: {"Comment": "Insert your JSON here", "components": 5},
+    "run id with a space": lambda p, a: {"run_id": "run 1"},
+    "run id with a right-to-left override": lambda p, a: {"run_id": "run\u202egpj.exe"},
+    "run id not ASCII": lambda p, a: {"run_id": "\u00e9t\u00e9"},
+    "run id as a wildcard": lambda p, a: {"run_id": "*"},
+    "output as a wildcard": lambda p, a: {"output": f"{p.root('runs')}*/"},
+    "run as a wildcard": lambda p, a: {"command": "transform", "run": f"{p.root('runs')}run-?/"},
+    "input with a character class": lambda p, a: {"input": f"{p.root('input')}[a-z]/"},
+    "apply with braces": lambda p, a: {"apply": f"{p.root('input')}val/,{p.root('input')}{{a}}/"},
+    "input with a newline": lambda p, a: {"input": f"{p.root('input')}train\n/"},
+    "output with a bidi control": lambda p, a: {"output": f"{p.root('runs')}x\u202e/"},
+    "apply with a control character": lambda p, a: {"apply": f"{p.root('input')}a\u0007/"},
 }
 
 
@@ -164,6 +188,24 @@ def test_an_execution_name_that_is_no_plain_name_is_refused_as_run_id(step_funct
     result = step_functions.run(synthesized, {}, name="_hidden")
     assert result.execution["status"] == "FAILED"
     assert result.execution["cause"] == "run_id: must not start with '-' or '.' or '_'"
+
+
+def test_the_consoles_prefilled_comment_runs_with_the_defaults(step_functions, synthesized) -> None:
+    execution_input = {"Comment": "Insert your JSON here"}
+    result = step_functions.run(synthesized, execution_input)
+    assert result.execution["status"] == "SUCCEEDED", result.execution
+    expected = expected_arguments(synthesized, {})
+    assert result.job_arguments() == expected == expected_arguments(synthesized, execution_input)
+    assert "Comment" not in result.output["args"]
+
+
+@pytest.mark.parametrize("name", ["\u00e9t\u00e9", "run\u202egpj", "run(1)"])
+def test_an_execution_name_that_is_no_plain_ascii_name_is_refused_as_run_id(name, step_functions, synthesized):
+    """Step Functions lets an execution name hold non-ASCII and bidi characters: the default run id is checked."""
+    result = step_functions.run(synthesized, {}, name=name)
+    assert result.execution["status"] == "FAILED"
+    assert result.execution["cause"] == "run_id: must contain only ASCII letters, digits, '-', '_' and '.'"
+    assert result.jobs.calls == []
 
 
 def test_a_failed_job_stops_the_application_and_fails_with_its_cause(step_functions, synthesized) -> None:
@@ -268,3 +310,59 @@ def test_losing_sight_of_the_job_cancels_it_and_stops(step_functions, synthesize
         ("StopApplication", "stopped"),
     ]
     assert result.application["state"] == "STOPPED"
+
+
+def filled(execution_input: dict, field: str, total: int, unit: str = "x") -> dict:
+    """`execution_input` with `field` padded (with `unit`) to make the JSON input `total` UTF-8 bytes."""
+    padding = (total - len(json.dumps(execution_input).encode())) // len(unit.encode())
+    return {**execution_input, field: execution_input[field] + unit * padding}
+
+
+# Inputs StartExecution accepts (at most 256 KiB), hostile in size only: each passes the state
+# machine's checks or fails them, but nothing may exceed the quota once the application is started.
+LARGE = {
+    "largest Comment": lambda p: filled({"Comment": ""}, "Comment", MAX_PAYLOAD),
+    "Comment of 88 kB": lambda p: filled({"Comment": ""}, "Comment", 88_000),
+    "output of 88 kB": lambda p: filled({"output": p.root("runs")}, "output", 88_000),
+    "output of 120 kB": lambda p: filled({"output": p.root("runs")}, "output", 120_000),
+    "largest output": lambda p: filled({"output": p.root("runs")}, "output", MAX_PAYLOAD),
+    "apply of 88 kB": lambda p: filled({"apply": p.root("input")}, "apply", 88_000, f"{'a' * 4000}/,{p.root('input')}"),
+}
+
+
+@pytest.mark.parametrize("label", LARGE)
+def test_a_large_input_fails_before_the_start_or_runs_to_the_end(label, step_functions, synthesized) -> None:
+    """States.DataLimitExceeded after StartApplication would leave the application started and the job running.
+    moto fails a state whose output or a task whose result exceeds the quota; every input, parameters and
+    result in the history is measured too, and may exceed it only before the start."""
+    execution_input = LARGE[label](places(synthesized))
+    assert len(json.dumps(execution_input).encode()) <= MAX_PAYLOAD
+    result = step_functions.run(synthesized, execution_input)
+    sizes = payload_sizes(result.history)
+    start = next((i for i, (state, _, _) in enumerate(sizes) if state == "StartApplication"), len(sizes))
+    assert all(size <= MAX_PAYLOAD for _, _, size in sizes[start:]), sizes[start:]
+    if result.execution["status"] == "FAILED" and result.execution["error"] == "States.DataLimitExceeded":
+        assert "StartApplication" not in result.entered, result.entered
+        assert result.jobs.calls == []
+    else:
+        assert result.execution["status"] == "SUCCEEDED", result.execution
+        assert all(size <= MAX_PAYLOAD for _, _, size in sizes)
+        assert result.application["state"] == "STOPPED"
+
+
+def test_the_largest_input_the_client_accepts_stays_far_under_the_quota(step_functions, synthesized) -> None:
+    where = places(synthesized)
+    execution_input = {
+        "Comment": "c" * MAX_COMMENT,
+        "input": filled({"input": where.root("input")}, "input", MAX_PATH)["input"][:MAX_PATH],
+        "apply": ",".join(
+            (f"{where.root('input')}{n:02d}" + "a" * MAX_PATH)[: MAX_PATH - 1] + "/" for n in range(MAX_PREFIXES)
+        ),
+        "output": (where.root("runs") + "o" * MAX_PATH)[: MAX_PATH - 1] + "/",
+        "run_id": "r" * MAX_RUN_ID,
+    }
+    expected_arguments(synthesized, execution_input)  # the client accepts it
+    result = step_functions.run(synthesized, execution_input)
+    assert result.execution["status"] == "SUCCEEDED", result.execution
+    largest = max(size for _, _, size in payload_sizes(result.history))
+    assert largest < MAX_PAYLOAD / 2, largest

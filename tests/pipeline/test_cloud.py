@@ -66,7 +66,8 @@ def test_the_client_reads_what_the_synthesized_stack_writes(synthesized) -> None
     assert set(NEEDED_OUTPUTS) <= set(synthesized.template.to_json()["Outputs"])
     states = json.loads(state_machine(synthesized)["DefinitionString"])["States"]
     assert states["StartJobRun"]["ResultPath"] == "$.job" and "id.$" in states["StartJobRun"]["ResultSelector"]
-    assert states["GetJobRun"]["ResultPath"] == "$.poll" and "jobRun.$" in states["GetJobRun"]["ResultSelector"]
+    assert states["ReadJobRunRecord"]["ResultPath"] == "$.poll.jobRun"
+    assert states["ReadJobRunRecord"]["Catch"][0]["ResultPath"] == "$.recordError"
     assert states["RecordJobRun"]["Catch"][0]["ResultPath"] == "$.recordError"
     assert states["StopApplication"]["Catch"][0]["ResultPath"] == "$.stopError"
     assert states["JobRunTimedOut"]["Parameters"]["Error"] == runs.JOB_RUN_TIMEOUT
@@ -200,6 +201,8 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
     refusals = (
         # The execution input's rules (pipeline/execution_input.py): the state machine's own message, whole.
         (["--variance", "1.5"], "variance: must be greater than 0 and at most 1"),
+        (["--variance", "nan"], "variance: must be a finite number"),  # NaN passes every comparison
+        (["--variance", "inf"], "variance: must be a finite number"),
         (["--image-size", "8"], "image_size: must be at least 32 and at most 1024"),
         (["--input", "s3://elsewhere/train/"], f"input: must be under s3://{photos_bucket}/"),
         (
@@ -207,6 +210,7 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
             f"apply: every prefix must be under s3://{photos_bucket}/",
         ),
         (["--run-id", "_hidden"], "run_id: must not start with '-' or '.' or '_'"),
+        (["--run-id", "a b"], "run_id: must contain only ASCII letters, digits, '-', '_' and '.'"),
         (["--transform", "r0", "--image-size", "96"], "image_size: only with command run"),
     )
     for args, message in refusals:
@@ -214,7 +218,6 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
     for args, message in (  # what only the client can see
         (["--input", "nothing/"], f"no photos (.jpg, .jpeg, .png) under s3://{photos_bucket}/nothing/"),
         (["--transform", "never", "--input", "validation/"], "is not a finished run"),
-        (["--run-id", "a b"], "--run-id 'a b' also names the execution"),
     ):
         code, _, err = cloud(capsys, "start", *args)
         assert code == 2 and err.startswith("error: ") and message in err, (args, err)

@@ -9,6 +9,10 @@ import pytest
 from pipeline.execution_input import (
     FIELD_NAMES,
     IMAGE_SIZE_RANGE,
+    MAX_COMMENT,
+    MAX_PATH,
+    MAX_PREFIXES,
+    MAX_RUN_ID,
     ExecutionInputError,
     Places,
     defaults,
@@ -71,6 +75,17 @@ def test_transform_gets_its_own_arguments() -> None:
         ({"weights": "x"}, "weights: is no longer accepted"),
         ({"Input": "s3://photos/x/"}, "execution input: a field is not one of"),
         ({"apply": "s3://photos/a/,s3://elsewhere/b/"}, "apply: every prefix must be under s3://photos/"),
+        ({"variance": float("nan")}, "variance: must be a finite number"),
+        ({"image_size": float("inf")}, "image_size: must be a finite number"),
+        ({"Comment": 5}, "Comment: must be a string"),
+        ({"Comment": "x", "components": 5}, "execution input: a field is not one of"),
+        ({"run_id": "run 1"}, "run_id: must contain only ASCII letters, digits, '-', '_' and '.'"),
+        ({"run_id": "r\u202egpj"}, "run_id: must contain only ASCII letters, digits, '-', '_' and '.'"),
+        ({"run_id": "\u00e9t\u00e9"}, "run_id: must contain only ASCII letters, digits, '-', '_' and '.'"),
+        ({"output": "s3://results/runs/*/"}, "output: must not contain control characters, bidi controls or any of"),
+        ({"input": "s3://photos/a\tb/"}, "input: must not contain control characters"),
+        ({"apply": "s3://photos/{a,b}/"}, "apply: every prefix must not contain control characters"),
+        ({"command": "transform", "run": "s3://results/runs/r[12]/"}, "run: must not contain control characters"),
     ],
 )
 def test_refusals_name_the_field_and_the_rule(execution_input: dict, message: str) -> None:
@@ -101,3 +116,44 @@ def test_the_readme_table_is_the_contract() -> None:
     assert markdown_table() in readme
     for name in FIELD_NAMES:
         assert f"| `{name}` |" in markdown_table()
+
+
+def test_the_consoles_prefilled_comment_is_ignored() -> None:
+    args = validate({"Comment": "Insert your JSON here"}, PLACES, full_defaults())
+    assert job_arguments(args, MODEL) == job_arguments(validate({}, PLACES, full_defaults()), MODEL)
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "message"),
+    [
+        ({"Comment": "c" * (MAX_COMMENT + 1)}, f"Comment: must be at most {MAX_COMMENT} characters"),
+        ({"run_id": "r" * (MAX_RUN_ID + 1)}, f"run_id: must be at most {MAX_RUN_ID} characters"),
+        ({"input": "s3://photos/" + "p" * MAX_PATH}, f"input: must be at most {MAX_PATH} characters"),
+        ({"output": "s3://results/runs/" + "p" * MAX_PATH}, f"output: must be at most {MAX_PATH} characters"),
+        (
+            {"apply": ",".join(f"s3://photos/{n}/" for n in range(MAX_PREFIXES + 1))},
+            f"apply: must name at most {MAX_PREFIXES} prefixes",
+        ),
+        ({"apply": "s3://photos/" + "p" * MAX_PATH}, f"apply: every prefix must be at most {MAX_PATH} characters"),
+    ],
+)
+def test_the_client_refuses_what_is_over_a_limit_naming_the_field_and_the_limit(execution_input, message) -> None:
+    """The state machine cannot measure a string; the client refuses before sending."""
+    with pytest.raises(ExecutionInputError) as refused:
+        validate(execution_input, PLACES, full_defaults())
+    assert str(refused.value) == message
+
+
+def test_values_at_the_limits_pass() -> None:
+    execution_input = {
+        "Comment": "c" * MAX_COMMENT,
+        "run_id": "r" * MAX_RUN_ID,
+        "input": "s3://photos/" + "p" * (MAX_PATH - len("s3://photos/")),
+        "apply": ",".join(f"s3://photos/{n}/" for n in range(MAX_PREFIXES)),
+    }
+    validate(execution_input, PLACES, full_defaults())
+
+
+@pytest.mark.parametrize("run_id", ["run-1", "mobilenet_160", "v1.2", "20261125-101500", "A9"])
+def test_plain_ascii_run_ids_pass(run_id: str) -> None:
+    assert validate({"run_id": run_id}, PLACES, full_defaults())["run_id"] == run_id

@@ -344,9 +344,15 @@ def test_awkward_folder_and_file_names_round_trip_through_the_csv(spark, weights
     assert "りんご" in page and "Pomme d&#x27;Api" in page
 
 
-def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys):
-    assert main(["transform", "--run", str(tmp_path), "--input", str(inputs["validation"])]) == 2
-    assert "not a finished run" in capsys.readouterr().err
+@pytest.mark.parametrize("made", [True, False], ids=["unfinished", "missing"])
+def test_transform_needs_a_finished_run(spark, inputs, tmp_path, capsys, made):
+    run = tmp_path / "output" / "RUN"
+    if made:
+        run.mkdir(parents=True)
+    assert main(["transform", "--run", str(run), "--input", str(inputs["validation"])]) == 2
+    said = capsys.readouterr().err
+    assert (f"error: {run} is not a finished run (no _SUCCESS)" in said) == made
+    assert (f"error: no such folder: {run} " in said) != made
 
 
 def unseen_photos() -> list[Path]:
@@ -370,6 +376,15 @@ def test_predict_answers_each_photo_or_its_error(finished_run, tmp_path, capsys,
     assert "truncated" in answers[-1]["error"] and "top" not in answers[-1]
     for answer in answers[:-1]:
         assert len(answer["top"]) == 3 and sum(t["score"] for t in answer["top"]) <= 1.0001
+
+
+def test_predict_on_a_folder_answers_as_on_each_of_its_photos(finished_run, tmp_path, capsys):
+    run_dir, _ = finished_run
+    folder = copy_sample(tmp_path / "new", per_label=1, labels=3)
+    photos = sorted(folder.rglob("*.jpg"), key=str)
+    by_file = predict_answers(run_dir, photos, capsys)
+    assert by_file[0] == 0 and len(by_file[1]) == 3
+    assert predict_answers(run_dir, [folder], capsys) == by_file
 
 
 def test_predict_names_the_fruit_with_imagenet_weights(spark, inputs, imagenet_weights, tmp_path, capsys):

@@ -160,7 +160,7 @@ def test_training_accuracy_is_labelled_and_held_out_figures_shown():
 def test_total_time_and_files_written_are_shown():
     page = rendered(sample_report(LABELS), sample_points(LABELS))
     assert "took <b>93.2 s</b>" in page
-    assert "<td>pca_train.csv</td><td>1</td><td>9.0 KB</td>" in page
+    assert "<td><span class='long'>pca_train.csv</span></td><td>1</td><td>9.0 KB</td>" in page
     assert "<h2>Artifacts</h2>" in page and "sha256 m0de1" in page
 
 
