@@ -12,7 +12,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.listing import Listing
 from pipeline.read import InputError
-from pipeline.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused
+from pipeline.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused, to_embed
 from pipeline.storage import NoConnector
 from tests.conftest import SAMPLE, copy_sample
 
@@ -189,3 +189,35 @@ def test_features_made_another_way_are_refused_in_one_line_before_any_work(three
         "its features were made differently: the image size (32 then, 48 now); the preprocessing (torch then, tf now)"
     )
     assert not (runs / "other").exists()
+
+
+def test_only_a_photo_with_the_same_path_size_and_version_is_reused(spark):
+    """Rewritten (other version), resized, moved, or absent from the earlier run (new, or skipped then): embedded."""
+    earlier = spark.createDataFrame(
+        [
+            ("file:/p/A/same.jpg", "A", 10, "mtime_ns:1", [1.0], "first"),
+            ("file:/p/A/rewritten.jpg", "A", 10, "mtime_ns:1", [2.0], "first"),
+            ("file:/p/A/resized.jpg", "A", 10, "mtime_ns:1", [3.0], "first"),
+            ("file:/p/A/moved.jpg", "A", 10, "mtime_ns:1", [4.0], "first"),
+        ],
+        "path string, label string, size long, version string, features array<float>, embedded_in string",
+    )
+    listed = spark.createDataFrame(
+        [
+            ("file:/p/A/same.jpg", 10, "mtime_ns:1", "Renamed label"),
+            ("file:/p/A/rewritten.jpg", 10, "mtime_ns:2", "A"),
+            ("file:/p/A/resized.jpg", 11, "mtime_ns:1", "A"),
+            ("file:/p/B/moved.jpg", 10, "mtime_ns:1", "B"),
+            ("file:/p/A/skipped-then.jpg", 10, "mtime_ns:1", "A"),
+        ],
+        "path string, size long, version string, label string",
+    )
+    assert sorted(row.path for row in to_embed(listed, earlier).collect()) == [
+        "file:/p/A/resized.jpg",
+        "file:/p/A/rewritten.jpg",
+        "file:/p/A/skipped-then.jpg",
+        "file:/p/B/moved.jpg",
+    ]
+    (kept,) = reused(listed, earlier).collect()
+    assert (kept.path, kept.label, kept.features) == ("file:/p/A/same.jpg", "Renamed label", [1.0])
+    assert kept.embedded_in == "first"  # the run whose model pass made it
