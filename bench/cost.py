@@ -21,6 +21,10 @@ follow from:
 S3 requests are billed per request: one GET per photo, LISTs of 1,000 keys, and PUTs (each
 file the job writes, as multipart uploads) besides the reads of its own outputs; see
 `s3_requests`.
+An incremental run (`--new-share`, `run --reuse`) reads and embeds only its new photos; the
+others' features are read from the earlier run's Parquet files, joined and written again with the
+new ones (`FEATURE_BYTES_PER_PHOTO`, at `REUSE_MB_PER_CORE_S`), and its executors are sized for
+the new photos. Its listing, PCA and outputs cost what a full run's do.
 
 The prices turn that into money (`--prices FILE` replaces them: JSON {"name": {"vcpu_hour": x,
 "gb_hour": y, "put_per_1000": z, "get_per_1000": w}, ...}). AWS's pricing pages fill their tables
@@ -86,6 +90,14 @@ skipped-file check; PCA output: CSV, classifier sample), each a footer and a dat
 FIXED_FILES = 20
 """Files written whatever the photo count: pca_model/ (about 10), feature_model/ (2), classifier,
 report.json and .html, CSV, _SUCCESS markers."""
+FEATURE_BYTES_PER_PHOTO = 5_300
+"""A photo's row in features_<set>.parquet: 1,280 float32 (5,120 bytes, which do not compress) and its
+path, size, version and label."""
+READ_CHUNK_MB = 8
+"""Bytes per GET when Spark reads a Parquet file's column chunks (ranged GETs)."""
+REUSE_MB_PER_CORE_S = 7.9
+"""Earlier features read, joined (shuffled by path) and written again per core-second: 467 MB (90,000 rows)
+in 29.5 s on 2 cores, bench/incremental.py's join at 100,000 rows on 2026-12-06 (README)."""
 OTHER_REQUESTS = 200
 """Per run, PUT-priced: the committers' and the driver's HEAD/LIST calls on the run folder,
 artifacts fetched by each worker; a generous round figure (a few cents per 10,000 runs)."""
@@ -117,15 +129,19 @@ def run_resources(
     executors: int = MAX_EXECUTORS,
     s3_get_wait_s: float = GET_WAIT_MS / 1000,
     read_path: str = "after",
+    reused: int = 0,
 ) -> dict[str, float]:
     """vCPU-hours and GB-hours of one run: driver for the whole run, executors for the featurize stage.
 
     `s3_get_wait_s`: each photo's GET's time to first byte, of which the share `EXPOSED_WAIT[read_path]`
-    keeps a core waiting beyond what the photos/s measured on local files include.
+    keeps a core waiting beyond what the photos/s measured on local files include. `reused`: photos
+    of the `photos` whose features an earlier run lends (not read, not embedded: their features rewritten).
     """
     cores = EXECUTOR_VCPU * executors
-    waited = EXPOSED_WAIT[read_path] * photos * s3_get_wait_s / cores
-    featurize_s = photos / (photos_per_vcpu_second * cores) + waited
+    embedded = photos - reused
+    waited = EXPOSED_WAIT[read_path] * embedded * s3_get_wait_s / cores
+    rewrite_s = reused * FEATURE_BYTES_PER_PHOTO / 1e6 / (REUSE_MB_PER_CORE_S * cores)
+    featurize_s = embedded / (photos_per_vcpu_second * cores) + waited + rewrite_s
     executor_s = max(MINIMUM_S, STARTUP_S + featurize_s)
     driver_s = max(MINIMUM_S, STARTUP_S + featurize_s + FIXED_S)
     return {
@@ -135,11 +151,13 @@ def run_resources(
     }
 
 
-def s3_requests(photos: int, executors: int = MAX_EXECUTORS) -> dict[str, int]:
-    """S3 requests of one run over one input set, by price class (GET-priced, PUT/LIST-priced)."""
+def s3_requests(photos: int, executors: int = MAX_EXECUTORS, reused: int = 0) -> dict[str, int]:
+    """S3 requests of one run over one input set, by price class (GET-priced, PUT/LIST-priced);
+    `reused` photos are not read, their earlier features are (ranged GETs of `READ_CHUNK_MB`)."""
     partitions = default_partitions(photos, EXECUTOR_VCPU * executors)
     parquet_files = 2 * partitions  # features_train.parquet and pca_train.parquet, one file a task
-    gets = photos * GETS_PER_PHOTO + OUTPUT_READS * 2 * partitions
+    earlier_gets = math.ceil(reused * FEATURE_BYTES_PER_PHOTO / (READ_CHUNK_MB * 1e6)) + partitions if reused else 0
+    gets = (photos - reused) * GETS_PER_PHOTO + earlier_gets + OUTPUT_READS * 2 * partitions
     lists = math.ceil(photos / KEYS_PER_LIST)
     puts = PUTS_PER_FILE * (parquet_files + FIXED_FILES) + OTHER_REQUESTS
     return {"get": gets, "put_list": lists + puts}
@@ -166,6 +184,13 @@ def main() -> None:
     options.add_argument("--read-path", nargs="+", default=["after"], choices=sorted(EXPOSED_WAIT))
     options.add_argument("--photos", type=int, nargs="+", default=[90_000, 1_000_000])
     options.add_argument("--price-names", nargs="+", help="only these of the prices (default: all)")
+    options.add_argument(
+        "--new-share",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.01],
+        help="share of the photos new since the run reused (1: a full run)",
+    )
     args = options.parse_args()
     prices = json.loads(Path(args.prices).read_text()) if args.prices else default_prices()
     if args.price_names:
@@ -174,15 +199,17 @@ def main() -> None:
             options.error(f"unknown --price-names {', '.join(unknown)}; known: {', '.join(prices)}")
         prices = {name: prices[name] for name in args.price_names}
     rows = []
-    for photos in args.photos:
-        executors = executors_for(photos, args.photos_per_vcpu_second)
-        requests = s3_requests(photos, executors)
+    for photos, share in ((photos, share) for photos in args.photos for share in args.new_share):
+        reused = photos - math.ceil(photos * share)
+        executors = executors_for(photos - reused, args.photos_per_vcpu_second)
+        requests = s3_requests(photos, executors, reused)
         for read_path in args.read_path:
             for wait_ms in args.s3_get_wait_ms:
-                usage = run_resources(photos, args.photos_per_vcpu_second, executors, wait_ms / 1000, read_path)
+                usage = run_resources(photos, args.photos_per_vcpu_second, executors, wait_ms / 1000, read_path, reused)
                 for name, price in prices.items():
                     rows.append(
-                        {"photos": photos, "read_path": read_path, "s3_get_wait_ms": wait_ms, "executors": executors}
+                        {"photos": photos, "new_share": share, "read_path": read_path, "s3_get_wait_ms": wait_ms}
+                        | {"executors": executors}
                         | usage
                         | requests
                         | {"prices": name}

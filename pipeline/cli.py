@@ -89,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
     size.add_argument("--variance", type=float, default=0.95, help="keep the fewest components explaining this share")
     size.add_argument("--components", type=int, help="keep exactly this many components")
     run.add_argument("--partitions", type=int, help="Spark tasks per set (default: a multiple of the cores)")
+    run.add_argument(
+        "--reuse",
+        metavar="EARLIER_RUN",
+        help="folder of a finished run (local, or s3:// on EMR): photos unchanged since it take its features, "
+        "unread; only new and changed photos are embedded",
+    )
     run.add_argument("--run-id", help="name of the run folder (default: UTC timestamp)")
     _add_verbose(run)
 
@@ -167,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         variance=args.variance,
         components=args.components,
         partitions=args.partitions,
+        reuse=args.reuse,
     )
     config = RunConfig(**options, **({"run_id": args.run_id} if args.run_id else {}))
     validate(config)

@@ -46,6 +46,8 @@ class RunRow:
     accuracy: dict[str, float | None] = field(default_factory=dict)
     seconds: float | None = None
     billed: Billed | None = None
+    reused: int | None = None  # photos whose features came from `reused_from` (`run --reuse`)
+    reused_from: str | None = None  # that run's id
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -75,6 +77,9 @@ def summarise(run_id: str, report: dict[str, Any], job_run: dict[str, Any] | Non
     classifier = _dict(report.get("classifier"))
     held_out = classifier.get("held_out_accuracy")  # newer reports: every set but the fit set
     accuracy = _dict(held_out) if isinstance(held_out, dict) else _dict(classifier.get("accuracy"))
+    reusing = [s for s in sets.values() if s.get("reused_from")]  # `run --reuse`: the earlier run's folder
+    sources = sorted({str(s["reused_from"]).rstrip("/").rsplit("/", 1)[-1] for s in reusing})
+    reused = [_number(s.get("reused")) for s in reusing]
     record = _dict(api_field(_dict(job_run), "jobRun") or job_run)
     seconds = _number(_dict(report.get("timings_s")).get("total"))
     if seconds is None:
@@ -92,6 +97,8 @@ def summarise(run_id: str, report: dict[str, Any], job_run: dict[str, Any] | Non
         accuracy={name: _number(value) for name, value in accuracy.items() if name != fit_set},
         seconds=seconds,
         billed=billed(record, architecture=str(api_field(record, "architecture") or "X86_64")) if record else None,
+        reused=int(sum(reused)) if sources and None not in reused else None,
+        reused_from=", ".join(sources) or None,
     )
 
 
@@ -189,6 +196,9 @@ def _row(run: RunRow) -> str:
         cost = f'<span title="{title}">${run.billed.usd:.2f}</span>' if run.billed.usd is not None else "?"
     when = html.escape(run.started.replace("T", " ").replace("+00:00", " UTC")) if run.started else ""
     kind = "" if run.command == "run" else f' <span class="tag">{html.escape(run.command)}</span>'
+    if run.reused_from:
+        count = "" if run.reused is None else f"{run.reused:,} photos' features "
+        kind += f'<br><span class="tag">reused {count}from {html.escape(run.reused_from)}</span>'
     return (
         "<tr>"
         + "".join(

@@ -83,6 +83,32 @@ def _prefix_rules(root: str) -> tuple[Rule, ...]:
     return (at_most(MAX_PATH), under(root), no_empty_folder(), without("..", "Dots"), plain_path())
 
 
+def _run_id_rules() -> tuple[Rule, ...]:
+    """A run's id: its folder's name under runs/ and its execution's name."""
+    return (
+        string(),
+        not_empty(),
+        at_most(MAX_RUN_ID),
+        not_starting_with("-._"),
+        without("..", "Dots"),
+        only(RUN_ID_CHARACTERS, "ASCII letters, digits, '-', '_' and '.'"),
+    )
+
+
+def _reuse_rules() -> tuple[Rule, ...]:
+    """A run id as a folder name under runs/: without a rule on a derived value, which an optional
+    field cannot have (the state machine derives it from the field, absent or not)."""
+    return (
+        string(),
+        not_empty(),
+        at_most(MAX_RUN_ID),
+        not_starting_with("-._"),
+        without("..", "Dots"),
+        without("/", "Slash"),
+        plain_path(),
+    )
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -95,6 +121,7 @@ class Field:
     item_rules: tuple[Rule, ...] = ()  # rules of each item of a comma-separated list
     optional: bool = False  # no default: absent unless given (then no job argument either)
     ignored: bool = False  # accepted, checked, never passed on to the job
+    names_in: str | None = None  # the value is a folder's name in this `Places` root; the argument, its URI
 
     @property
     def state_name(self) -> str:
@@ -160,6 +187,17 @@ FIELDS = (
         optional=True,
     ),
     Field(
+        "reuse",
+        "a finished run's id under `runs/` (the client resolves `latest`): photos unchanged since it "
+        "take its features, unread",
+        "none (no `--reuse` argument)",
+        "--reuse",
+        _reuse_rules(),
+        commands=("run",),
+        optional=True,
+        names_in="runs",
+    ),
+    Field(
         "image_size",
         "pixels per side fed to the model",
         "`224` (`-c image_size`)",
@@ -180,14 +218,7 @@ FIELDS = (
         "the run folder's name",
         "the execution name",
         "--run-id",
-        (
-            string(),
-            not_empty(),
-            at_most(MAX_RUN_ID),
-            not_starting_with("-._"),
-            without("..", "Dots"),
-            only(RUN_ID_CHARACTERS, "ASCII letters, digits, '-', '_' and '.'"),
-        ),
+        _run_id_rules(),
     ),
     Field(
         "Comment",
@@ -202,7 +233,7 @@ FIELDS = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 BY_NAME = {f.name: f for f in FIELDS}
 ARGUMENT_ORDER = {
-    "run": ("input", "output", MODEL_FLAG, "image_size", "variance", "run_id", "apply"),
+    "run": ("input", "output", MODEL_FLAG, "image_size", "variance", "run_id", "apply", "reuse"),
     "transform": ("run", "input", "output", "run_id"),
 }
 
@@ -283,15 +314,27 @@ def validate(
     return args
 
 
-def job_arguments(args: Mapping[str, Any], model_uri: str) -> list[str]:
-    """The entry point arguments the state machine submits for validated `args`: no empty item."""
+def job_arguments(args: Mapping[str, Any], model_uri: str, places: Places | None = None) -> list[str]:
+    """The entry point arguments the state machine submits for validated `args`: no empty item.
+
+    `places` is needed only for a field that names a folder (`reuse`): its argument is the folder's URI.
+    """
     arguments = [args["command"]]
     for name in ARGUMENT_ORDER[args["command"]]:
         if name == MODEL_FLAG:
             arguments.append(f"{MODEL_FLAG}={model_uri}")
         elif name in args:
-            arguments.append(f"{BY_NAME[name].flag}={args[name]}")
+            arguments.append(f"{BY_NAME[name].flag}={argument_value(BY_NAME[name], args[name], places)}")
     return arguments
+
+
+def argument_value(field: Field, value: Any, places: Places | None) -> str:
+    """The job argument's value for a field: the value itself, or the URI of the folder it names."""
+    if field.names_in is None:
+        return str(value)
+    if places is None:
+        raise ValueError(f"{field.name} names a folder under {field.names_in}: give the places")
+    return f"{places.root(field.names_in)}{value}/"
 
 
 def _documented(rule: Rule, text: str) -> str:
@@ -309,7 +352,13 @@ def markdown_table() -> str:
     for field in FIELDS:
         rules = [_documented(rule, rule.message(places)) for rule in field.rules]
         rules += [_documented(rule, field.broken_item(rule, places).split(": ", 1)[1]) for rule in field.item_rules]
-        argument = "none" if field.ignored else "the first one" if field.flag is None else f"`{field.flag}=VALUE`"
+        argument = (
+            "none"
+            if field.ignored
+            else "the first one"
+            if field.flag is None
+            else f"`{field.flag}={argument_value(field, 'VALUE', places)}`"
+        )
         rows.append(
             f"| `{field.name}` | {' or '.join(f'`{c}`' for c in field.commands)} | {field.default} | "
             f"{field.about} | {argument} | {'; '.join(rules)} |"

@@ -202,13 +202,22 @@ def _list_states(field: Field, refusals: _Refusals, places: Places, next_state: 
     return f"Has{name}", states
 
 
-def _argument(name: str) -> str:
+def _argument(name: str, places: Places) -> str:
     if name == MODEL_FLAG:
         return f"States.Format('{MODEL_FLAG}={{}}', $.model)"
-    return f"States.Format('{BY_NAME[name].flag}={{}}', $.args.{name})"
+    field = BY_NAME[name]
+    prefix = "" if field.names_in is None else places.root(field.names_in)
+    suffix = "" if field.names_in is None else "/"
+    return f"States.Format('{field.flag}={prefix}{{}}{suffix}', $.args.{name})"
 
 
-def _argument_states(next_state: str) -> tuple[str, dict[str, dict]]:
+def _subsets(names: list[str]) -> list[list[str]]:
+    """Every subset of `names`, the larger first: the first whose fields are all present is the one given."""
+    subsets = [[n for i, n in enumerate(names) if mask >> i & 1] for mask in range(2 ** len(names))]
+    return sorted(subsets, key=len, reverse=True)
+
+
+def _argument_states(next_state: str, places: Places) -> tuple[str, dict[str, dict]]:
     """One Pass per shape of the argument list: an absent optional field adds no item, never an empty one.
 
     Each keeps only what later states read: `args`, the job's fields rebuilt one by one (no
@@ -218,11 +227,11 @@ def _argument_states(next_state: str) -> tuple[str, dict[str, dict]]:
     choices = []
     for command, order in ARGUMENT_ORDER.items():
         optional = [n for n in order if n in BY_NAME and BY_NAME[n].optional and command not in BY_NAME[n].required_for]
-        assert len(optional) <= 1, "one Pass per subset of optional fields: keep them few"
-        for present in [optional, []] if optional else [[]]:
+        assert len(optional) <= 2, "one Pass per subset of optional fields: keep them few"
+        for present in _subsets(optional):
             included = [n for n in order if n not in optional or n in present]
             state = f"{command.capitalize()}Arguments" + "".join(f"With{BY_NAME[n].state_name}" for n in present)
-            items = ", ".join([f"'{command}'", *(_argument(n) for n in included)])
+            items = ", ".join([f"'{command}'", *(_argument(n, places) for n in included)])
             states[state] = {
                 "Type": "Pass",
                 "Parameters": {
@@ -237,7 +246,7 @@ def _argument_states(next_state: str) -> tuple[str, dict[str, dict]]:
             }
             condition = _command_is(command)
             if present:
-                condition = _and(condition, _present(f"$.args.{present[0]}"))
+                condition = _and(condition, *(_present(f"$.args.{name}") for name in present))
             choices.append({**condition, "Next": state})
     states["ChooseArguments"] = {"Type": "Choice", "Choices": choices[:-1], "Default": choices[-1]["Next"]}
     return "ChooseArguments", states
@@ -257,7 +266,7 @@ def render_states(
     Choice rules and intrinsic functions, no Lambda: the checks cost no compute.
     """
     refusals = _Refusals()
-    arguments_start, argument_states = _argument_states(next_state)
+    arguments_start, argument_states = _argument_states(next_state, places)
     after_numbers = arguments_start
     list_states: dict[str, dict] = {}
     for field in reversed(FIELDS):

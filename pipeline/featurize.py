@@ -160,7 +160,8 @@ def waited(reads: Iterator[Read], seconds: list[float]) -> Iterator[Read]:
 
 
 def featurize(photos: DataFrame, payload: Broadcast, model: ModelPayload, counters: WorkerCounters) -> DataFrame:
-    """(path, size, label) photos -> (path, label, features), a task per partition of `photos`.
+    """(path, size, version, label) photos -> (path, label, size, version, features), a task per partition
+    of `photos`: each row keeps the listing's size and version of the photo it was made from (pipeline/reuse.py).
 
     Photos that cannot be read or decoded are left out and reported in `counters.skipped`, so
     that one pass writes the features: no second pass, no cache of 1,280 floats a photo.
@@ -195,7 +196,7 @@ def featurize(photos: DataFrame, payload: Broadcast, model: ModelPayload, counte
     extract = extract.asNondeterministic()
     result = F.col("result")
     return (
-        photos.select("path", "label", extract("path", "size").alias("result"))
+        photos.select("path", "label", "size", "version", extract("path", "size").alias("result"))
         .where(result.error.isNull())
-        .select("path", "label", result.features.alias("features"))
+        .select("path", "label", "size", "version", result.features.alias("features"))
     )

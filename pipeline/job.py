@@ -43,6 +43,7 @@ from pipeline.provenance import running_code, running_environment
 from pipeline.read import InputError, named_sets
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
+from pipeline.reuse import RECIPE_KEY, open_earlier, recipe
 from pipeline.sets import featurize_sets, open_sets
 
 DEFAULT_IMAGE_SIZE = 224
@@ -69,6 +70,7 @@ class RunConfig:
     variance: float = 0.95
     components: int | None = None
     partitions: int | None = None  # None: default_partitions()
+    reuse: str | None = None  # an earlier run whose features unchanged photos take (pipeline/reuse.py)
     run_id: str = field(default_factory=new_run_id)
 
 
@@ -270,9 +272,10 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
 
     with console.stage("load model"):
         model = load_driver_payload(spark, config)
+    earlier = open_earlier(spark, config.reuse, recipe(model)) if config.reuse else None
     _create_run_dir(spark, run_dir, config.output)
     placement = Placement(spark)
-    featurized = featurize_sets(spark, sets, model, config.partitions, run_dir, console, placement)
+    featurized = featurize_sets(spark, sets, model, config.partitions, run_dir, console, placement, earlier)
     features, counts = featurized.features, featurized.counts
     if counts[FIT_SET]["featurized"] < 2:
         raise InputError(
@@ -315,6 +318,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
         "versions": versions(),
         "artifacts": _artifacts(spark, config.weights, model),
         "model": model_info,
+        RECIPE_KEY: recipe(model),
         "sets": counts,
         "skipped": featurized.skipped,
         "ignored": featurized.ignored,
@@ -405,6 +409,7 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "versions": versions(),
         "artifacts": _artifacts(spark, storage.join(source.uri, source.report["model"]["file"]), source.model),
         "model": dict(source.report["model"], builds_on_workers=featurized.builds),
+        RECIPE_KEY: recipe(source.model),
         "sets": counts,
         "skipped": featurized.skipped,
         "ignored": featurized.ignored,

@@ -32,8 +32,11 @@ class Listing:
 
     uri: str
     paths: list[str] = field(default_factory=list)
-    """Photos to read, by path (`file:/...` or `s3://...`), sorted; with their `sizes` and `labels`."""
+    """Photos to read, by path (`file:/...` or `s3://...`), sorted; with their `sizes`, `versions` and `labels`."""
     sizes: list[int] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    """What tells a rewritten photo from the one listed before, from the listing alone (no read, no request):
+    the modification time in nanoseconds locally, the ETag on S3 (an opaque tag, not always an MD5)."""
     labels: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(path, reason): photos that cannot be read, found so while listing."""
@@ -48,15 +51,15 @@ class Listing:
     def unlabelled(self) -> int:
         return sum(reason == NO_LABEL for _, reason in self.skipped)
 
-    def add(self, relative: str, size: int) -> None:
+    def add(self, relative: str, size: int, version: str) -> None:
         """A regular file at `relative` (below the input folder) of `size` bytes, in its bucket."""
         reason = ignore_reason(relative)
         if reason is not None:
             self.ignore(relative, reason)
         else:
-            self.add_photo(relative, size)
+            self.add_photo(relative, size, version)
 
-    def add_photo(self, relative: str, size: int) -> None:
+    def add_photo(self, relative: str, size: int, version: str) -> None:
         """A file whose name makes it a photo (`ignore_reason` is None): to read, or skipped if it cannot be."""
         path = self._path(relative)
         label = label_of(relative)
@@ -67,6 +70,7 @@ class Listing:
         else:
             self.paths.append(path)
             self.sizes.append(size)
+            self.versions.append(version)
             self.labels.append(label)
 
     def skip(self, relative: str, reason: str) -> None:
@@ -78,10 +82,22 @@ class Listing:
     def _path(self, relative: str) -> str:
         return self.uri.rstrip("/") + "/" + relative
 
+    def restricted_to(self, paths: set[str]) -> Listing:
+        """The photos of this listing whose path is in `paths`, in the same order (nothing skipped or ignored)."""
+        keep = [i for i, path in enumerate(self.paths) if path in paths]
+        return Listing(
+            self.uri,
+            [self.paths[i] for i in keep],
+            [self.sizes[i] for i in keep],
+            [self.versions[i] for i in keep],
+            [self.labels[i] for i in keep],
+        )
+
     def sorted(self) -> Listing:
         order = sorted(range(len(self.paths)), key=self.paths.__getitem__)
         self.paths = [self.paths[i] for i in order]
         self.sizes = [self.sizes[i] for i in order]
+        self.versions = [self.versions[i] for i in order]
         self.labels = [self.labels[i] for i in order]
         self.skipped.sort()
         self.ignored.sort()
@@ -152,7 +168,7 @@ def _add_file(listing: Listing, name: str, entry: os.DirEntry) -> None:
     if not stat.S_ISREG(info.st_mode):
         listing.skip(name, "not a regular file (a device, socket or named pipe)")
         return
-    listing.add_photo(name, info.st_size)  # judged by name above, before the stat
+    listing.add_photo(name, info.st_size, f"mtime_ns:{info.st_mtime_ns}")  # judged by name above, before the stat
 
 
 def _target(link: str) -> str:
@@ -173,11 +189,11 @@ def list_s3(uri: str) -> Listing:
     listing = Listing(f"{scheme}://{bucket}/{prefix}".rstrip("/"))
     client = s3.client(LIST_CONCURRENCY)
 
-    def objects(under: str, delimiter: str = "") -> tuple[list[tuple[str, int]], list[str]]:
+    def objects(under: str, delimiter: str = "") -> tuple[list[tuple[str, int, str]], list[str]]:
         found, folders = [], []
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=under, Delimiter=delimiter)
         for page in pages:
-            found += [(item["Key"], item["Size"]) for item in page.get("Contents", ())]
+            found += [(item["Key"], item["Size"], f"etag:{item.get('ETag', '')}") for item in page.get("Contents", ())]
             folders += [item["Prefix"] for item in page.get("CommonPrefixes", ())]
         return found, folders
 
@@ -188,10 +204,10 @@ def list_s3(uri: str) -> Listing:
     except (BotoCoreError, ClientError) as error:  # say which input, in one line
         raise OSError(f"cannot list {uri}: {error}") from None
     for found in (top, *below):
-        for key, size in found:
+        for key, size, version in found:
             relative = key[len(prefix) :]
             if key.endswith("/"):
                 listing.ignore(relative, FOLDER_MARKER)
             else:
-                listing.add(relative, size)
+                listing.add(relative, size, version)
     return listing.sorted()

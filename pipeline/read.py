@@ -1,7 +1,7 @@
 """Finding the photos of an input folder (`<root>/<Label>/.../<photo>`) and handing them to Spark.
 
 The listing is made once, in bulk, on the driver (pipeline/listing.py), and only the photos'
-(path, size, label) go to Spark, as a small DataFrame cut into the tasks planned for the cluster;
+(path, size, version, label) go to Spark, as a small DataFrame cut into the tasks planned for the cluster;
 the workers read the files themselves (pipeline/fetch.py). Spark's binaryFile source did both
 before: its listing dropped names starting with `_` or `.`, and turning it into Python cost one
 Py4J round trip per path (10-19 s per 100,000 paths).
@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pipeline import s3, storage
 from pipeline.listing import Listing, list_local, list_s3
 
-PHOTO_SCHEMA = "path string, size long, label string"
+PHOTO_SCHEMA = "path string, size long, version string, label string"
 
 
 class InputError(ValueError):
@@ -44,7 +44,8 @@ class PhotoSet:
         return dict(sorted(Counter(self.listing.labels).items()))
 
     def frame(self, spark: SparkSession, partitions: int) -> DataFrame:
-        """The photos to read as (path, size, label) rows in at most `partitions` slices of consecutive paths."""
+        """The photos to read as (path, size, version, label) rows in at most `partitions` slices of consecutive
+        paths."""
         return photo_frame(spark, self.listing, partitions)
 
 
@@ -89,10 +90,15 @@ def slices(photos: int, partitions: int) -> tuple[int, int]:
 
 
 def photo_frame(spark: SparkSession, listing: Listing, partitions: int) -> DataFrame:
-    """(path, size, label) rows of the photos to read, one Arrow batch per slice: no Python row
+    """(path, size, version, label) rows of the photos to read, one Arrow batch per slice: no Python row
     conversion, no shuffle, and no more than `partitions` tasks."""
     table = pd.DataFrame(
-        {"path": listing.paths, "size": pd.Series(listing.sizes, dtype="int64"), "label": listing.labels}
+        {
+            "path": listing.paths,
+            "size": pd.Series(listing.sizes, dtype="int64"),
+            "version": listing.versions,
+            "label": listing.labels,
+        }
     )
     per_slice, _ = slices(len(table), partitions)
     settings = {

@@ -244,6 +244,8 @@ def _sets_html(report: dict[str, Any]) -> str:
                 _e(name) + (" (fit)" if name == fit_set else ""),
                 str(counts["files"]),
                 str(counts["featurized"]),
+                str(counts["embedded"]),
+                str(counts["reused"]),
                 str(counts["skipped"]),
                 str(counts["ignored"]),
                 _e(csv.get("file", "")),
@@ -251,8 +253,21 @@ def _sets_html(report: dict[str, Any]) -> str:
                 training,
             ]
         )
-    header = ["set", "files", "featurized", "skipped", "ignored", "CSV", "held-out accuracy", "training accuracy"]
-    return _table(header, rows)
+    header = ["set", "files", "featurized", "embedded", "reused", "skipped", "ignored", "CSV"]
+    header += ["held-out accuracy", "training accuracy"]
+    return _table(header, rows) + _reused_from_html(report)
+
+
+def _reused_from_html(report: dict[str, Any]) -> str:
+    """Which run lent the features of the unchanged photos (`run --reuse`), if any."""
+    sources = sorted({counts["reused_from"] for counts in report["sets"].values() if counts["reused_from"]})
+    if not sources:
+        return ""
+    return (
+        "<p>Featurized = embedded in this run + reused: photos unchanged since "
+        + ", ".join(f"<code>{_e(source)}</code>" for source in sources)
+        + " took its features, unread (see the README, Reusing a finished run).</p>"
+    )
 
 
 def _ignored_html(report: dict[str, Any]) -> str:

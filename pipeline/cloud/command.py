@@ -77,6 +77,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     start.add_argument(
         "--transform", metavar="RUN", help="project --input with the finished run RUN (run id or s3:// folder) instead"
     )
+    start.add_argument(
+        "--reuse",
+        metavar="latest|RUN_ID",
+        help="photos unchanged since this finished run take its features, unread (latest: the newest succeeded run)",
+    )
     start.add_argument("--wait", action="store_true", help="follow the run to its end, then print its cost")
     start.add_argument("--poll", type=float, default=POLL_SECONDS, help=argparse.SUPPRESS)
     start.set_defaults(verb_handler=_start)
@@ -153,10 +158,14 @@ def _start(stack: Stack, args: argparse.Namespace) -> int:
         variance=args.variance,
         run_id=args.run_id,
         transform=args.transform,
+        reuse=args.reuse,
     )
     execution = runs.start(stack, request)
     name = execution["name"]
-    print(f"started run {name}: {runs.run_folder(runs.execution_args(stack, execution))}")
+    started = runs.execution_args(stack, execution)
+    print(f"started run {name}: {runs.run_folder(started)}")
+    if "reuse" in started:
+        print(f"reusing the features of run {started['reuse']}: {runs.runs_folder(stack, started['reuse'])}")
     print(f"execution: {execution['executionArn']}")
     if not args.wait:
         print(f"follow it: python -m pipeline cloud status {name}")

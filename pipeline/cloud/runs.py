@@ -12,7 +12,7 @@ transform with, a free run folder) and the limits it cannot measure (lengths).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,6 +32,8 @@ FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 OUTCOME_CODES = {"FAILED": Exit.RUN_FAILED, "ABORTED": Exit.RUN_FAILED, "TIMED_OUT": Exit.TIMED_OUT}
 JOB_RUN_TIMEOUT = "JobRunTimeout"
 """The error of an execution that gave up on a job run still unfinished (infra/orchestration.py)."""
+LATEST = "latest"
+"""`cloud start --reuse latest`: resolved here to a run id, so the state machine never sees it."""
 CAUSE_KEYS = ("stateDetails", "StateDetails", "errorMessage", "ErrorMessage", "Message", "message")
 
 
@@ -45,6 +47,7 @@ class RunRequest:
     variance: float | None = None
     run_id: str | None = None
     transform: str | None = None  # a finished run (id or s3:// folder) that projects `input`
+    reuse: str | None = None  # a finished run's id, or LATEST: unchanged photos take its features
 
 
 def places(stack: Stack) -> Places:
@@ -74,6 +77,8 @@ def execution_input(stack: Stack, request: RunRequest, run_id: str) -> dict[str,
         body["image_size"] = request.image_size
     if request.variance is not None:
         body["variance"] = request.variance
+    if request.reuse is not None:
+        body["reuse"] = request.reuse
     body["run_id"] = run_id
     return body
 
@@ -91,7 +96,7 @@ def checked(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_inputs(stack: Stack, args: dict[str, Any]) -> None:
-    """Every photo folder has photos, a transform's run has finished, and the run's folder is free."""
+    """Every photo folder has photos, a transform's (or a reused) run has finished, and the run's folder is free."""
     s3 = stack.client("s3")
     folders = [args["input"]] + [item for item in args.get("apply", "").split(LIST_SEPARATOR) if item]
     for folder in folders:
@@ -100,10 +105,13 @@ def check_inputs(stack: Stack, args: dict[str, Any]) -> None:
             raise bad_parameters(
                 f"no photos (.jpg, .jpeg, .png) under {folder}: upload some first (python -m pipeline cloud upload DIR)"
             )
-    if args["command"] == "transform":
-        bucket, prefix = split_s3_uri(args["run"])
+    finished = [args["run"]] if args["command"] == "transform" else []
+    if "reuse" in args:  # the run whose features a run reuses
+        finished.append(runs_folder(stack, args["reuse"]))
+    for earlier in finished:
+        bucket, prefix = split_s3_uri(earlier)
         if not _exists(s3, bucket, prefix + "_SUCCESS"):
-            raise bad_parameters(f"{args['run']} is not a finished run (no _SUCCESS)")
+            raise bad_parameters(f"{earlier} is not a finished run (no _SUCCESS)")
     folder = run_folder(args)
     bucket, prefix = split_s3_uri(folder)
     if _exists(s3, bucket, prefix):
@@ -123,9 +131,28 @@ def _exists(s3, bucket: str, key: str) -> bool:
     return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount", 0))
 
 
+def runs_folder(stack: Stack, run_id: str) -> str:
+    """The folder of the run `run_id` under the stack's runs/ (where `cloud start` puts every run)."""
+    return f"{places(stack).root('runs')}{run_id}/"
+
+
+def latest_succeeded_run(stack: Stack) -> str:
+    """The id of the newest execution that succeeded as a `run` in runs/<id>/: what `--reuse latest` means."""
+    sfn = stack.client("stepfunctions")
+    listing = sfn.get_paginator("list_executions")
+    for page in listing.paginate(stateMachineArn=stack.state_machine_arn, statusFilter="SUCCEEDED"):
+        for listed in page["executions"]:
+            args = execution_args(stack, sfn.describe_execution(executionArn=listed["executionArn"]))
+            if args.get("command") == "run" and run_folder(args) == runs_folder(stack, args["run_id"]):
+                return args["run_id"]
+    raise bad_parameters("--reuse latest: no run has succeeded yet; start one without --reuse first")
+
+
 def start(stack: Stack, request: RunRequest) -> dict[str, Any]:
     """Start one execution named after the run id; returns describe_execution's answer."""
     run_id = request.run_id or new_run_id("run" if request.transform is None else "transform")
+    if request.reuse == LATEST:
+        request = replace(request, reuse=latest_succeeded_run(stack))
     body = execution_input(stack, request, run_id)
     args = checked(stack, body)  # a valid run id is a valid execution name too
     check_inputs(stack, args)

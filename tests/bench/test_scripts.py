@@ -61,6 +61,13 @@ def test_quality_script_reports_held_out_accuracy_and_keeps_the_run(few_photos, 
     assert Path(row["report"]).is_file()  # the run is kept: its report link works after the script ends
 
 
+def test_incremental_benchmark_joins_without_the_driver_holding_the_features():
+    """The join alone (the runs' part starts six jobs: measured in the README, not here)."""
+    result = last_json([sys.executable, "bench/incremental.py", "--skip-runs", "--join-rows", "300"])
+    (row,) = result["rows"]
+    assert (row["rows"], row["to_embed"], row["reused"]) == (300, 30, 270)
+
+
 @pytest.mark.parametrize("option", ["--input", "--test", "default"])
 def test_quality_script_names_a_missing_photo_folder_in_one_line(option, tmp_path, capsys, monkeypatch):
     """A fresh clone has no ../shared: `make quality` says so and what to pass, without a traceback."""
@@ -134,6 +141,15 @@ def test_cost_counts_s3_requests_one_get_per_photo_and_a_list_per_thousand_keys(
         requests["get"] * 0.00042 / 1000 + requests["put_list"] * 0.0053 / 1000, abs=1e-3
     )
     assert cost["usd"] == pytest.approx(cost["compute_usd"] + cost["s3_requests_usd"], abs=0.006)
+
+
+def test_an_incremental_run_reads_only_its_new_photos_and_pays_for_rewriting_the_earlier_features():
+    full, incremental = s3_requests(1_000_000, executors=1), s3_requests(1_000_000, executors=1, reused=990_000)
+    assert incremental["put_list"] == full["put_list"]  # the same listing and outputs
+    assert 10_000 < incremental["get"] < full["get"] - 980_000  # the new photos, and the features in chunks
+    embed_only = run_resources(10_000, 88.3, 1)
+    with_rewrite = run_resources(1_000_000, 88.3, 1, reused=990_000)
+    assert with_rewrite["vcpu_hours"] > embed_only["vcpu_hours"]  # 5 GB of features read and written again
 
 
 def test_a_slow_get_lengthens_the_run_it_is_billed_for_the_old_read_path_most():

@@ -292,3 +292,21 @@ def test_throttling_is_answered_by_retries(deployed, photos, monkeypatch, capsys
     assert [e["name"] for e in sfn.list_executions(stateMachineArn=deployed.state_machine_arn)["executions"]] == [
         "patient"
     ]
+
+
+def test_start_reuse_latest_is_the_newest_succeeded_run_resolved_by_the_client(deployed, photos, tiny_runs, capsys):
+    upload_both(capsys, photos)
+    code, _, err = cloud(capsys, "start", "--reuse", "latest")
+    assert code == 2 and err == "error: --reuse latest: no run has succeeded yet; start one without --reuse first\n"
+    code, _, err = cloud(capsys, "start", "--reuse", "never")
+    results = deployed.buckets["ResultsBucketName"]
+    assert code == 2 and err == f"error: s3://{results}/runs/never/ is not a finished run (no _SUCCESS)\n"
+    assert cloud(capsys, "start", "--reuse", "a/b")[::2] == (2, "error: reuse: must not contain '/'\n")
+    deployed.job.run_folder = tiny_runs / "fit"
+    assert cloud(capsys, "start", "--run-id", "r1", "--wait", "--poll", "0.05")[0] == 0
+    # (moto starts one execution per state machine: the second one's input is checked, not run.)
+    stack = connect(STACK_NAME, REGION)
+    assert runs.latest_succeeded_run(stack) == "r1"
+    body = runs.execution_input(stack, runs.RunRequest(reuse="r1"), "r2")
+    runs.check_inputs(stack, runs.checked(stack, body))
+    assert body["reuse"] == "r1"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.dashboard import RunRow, summarise
+from pipeline.dashboard import Found, RunRow, render, summarise
 from tests.conftest import REPO
 
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "area", "base", "source"}
@@ -132,3 +132,15 @@ def test_client_commands_start_without_spark_or_boto3():
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_run_that_reused_another_says_which_and_how_many_photos():
+    sets = {
+        "train": {"featurized": 100, "reused": 90, "reused_from": "s3://results/runs/monday/"},
+        "validation": {"featurized": 20, "reused": 20, "reused_from": "s3://results/runs/monday/"},
+    }
+    row = summarise("tuesday", {"sets": sets}, None, "tuesday/report.html")
+    assert (row.reused, row.reused_from) == (110, "monday")
+    assert summarise("monday", {"sets": {"train": {"reused_from": None}}}, None, "m").reused_from is None
+    page = render(Found(rows=[row]), "s3://results/runs/")
+    assert "reused 110 photos' features from monday" in page

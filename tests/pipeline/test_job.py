@@ -82,18 +82,22 @@ def test_unreadable_files_are_listed_with_their_reason(finished_run):
         assert reason in reasons[name]
 
 
-def test_features_parquet_has_path_label_and_1280_floats(spark, finished_run):
+def test_features_parquet_has_path_label_identity_and_1280_floats(spark, finished_run):
     run_dir, _ = finished_run
     frame = spark.read.parquet(str(run_dir / "features_train.parquet"))
     assert [(f.name, f.dataType.simpleString()) for f in frame.schema] == [
         ("path", "string"),
         ("label", "string"),
+        ("size", "bigint"),
+        ("version", "string"),
         ("features", "array<float>"),
+        ("embedded_in", "string"),
     ]
     rows = frame.collect()
     assert len(rows) == GOOD + len(CONVERTED)
     assert {len(r.features) for r in rows} == {1280}
     assert "Apple Golden 1" in {r.label for r in rows}
+    assert {(r.embedded_in, r.version.startswith("mtime_ns:")) for r in rows} == {("first", True)}
 
 
 def test_pca_outputs_agree_with_k(spark, finished_run):

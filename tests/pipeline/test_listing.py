@@ -136,3 +136,18 @@ def test_s3_listing_puts_every_object_in_the_bucket_a_local_listing_does(tmp_pat
 def test_an_s3_prefix_that_cannot_be_listed_says_which(s3_endpoint):
     with pytest.raises(OSError, match="cannot list s3://no-such-bucket-here/x: .*NoSuchBucket"):
         list_s3("s3://no-such-bucket-here/x")
+
+
+def test_each_photo_has_a_version_from_the_listing_alone(tmp_path, sample_photo, s3_endpoint):
+    """Locally the modification time in ns, on S3 the ETag: a rewrite at the same path changes it."""
+    photo = tmp_path / "in" / "Kiwi" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(sample_photo)
+    os.utime(photo, ns=(1, 1_700_000_000_123_456_789))
+    assert list_local(str(tmp_path / "in")).versions == ["mtime_ns:1700000000123456789"]
+    bucket = f"versions-{time.time_ns()}"
+    upload_tree(s3_endpoint, bucket, tmp_path / "in", "p/")
+    etag = s3_endpoint.head_object(Bucket=bucket, Key="p/Kiwi/a.jpg")["ETag"]
+    assert list_s3(f"s3://{bucket}/p").versions == [f"etag:{etag}"]
+    s3_endpoint.put_object(Bucket=bucket, Key="p/Kiwi/a.jpg", Body=sample_photo[::-1])
+    assert list_s3(f"s3://{bucket}/p").versions != [f"etag:{etag}"]

@@ -32,10 +32,12 @@ def sample_report(labels: list[str], with_apply: bool = True) -> dict:
     truth = [label for label in labels for _ in range(3)]
     predicted = truth[1:] + truth[:1]
     sets = {"train": {"files": 61, "photos": 60, "featurized": 58, "skipped": 2, "ignored": 1}}
+    sets["train"].update(embedded=58, reused=0, reused_from=None)
     sets["train"]["featurized_per_label"] = per_label
     sets["train"]["csv"] = {"file": "pca_train.csv", "rows": 58, "bytes": 9000, "parts": 1, "driver_bytes": 0}
     if with_apply:
         sets["validation"] = {"files": 15, "photos": 15, "featurized": 15, "skipped": 0, "ignored": 0}
+        sets["validation"].update(embedded=15, reused=0, reused_from=None)
         sets["validation"]["featurized_per_label"] = {}
     return {
         "command": "run",
@@ -190,3 +192,16 @@ def test_files_written_are_grouped_by_top_level_entry():
 
 def test_report_json_keeps_non_latin_labels_readable():
     assert "苹果" in to_json({"label": "苹果"}).decode("utf-8")
+
+
+def test_photos_embedded_and_reused_are_shown_per_set_with_the_run_they_came_from():
+    report = sample_report(LABELS)
+    report["sets"]["train"].update(embedded=8, reused=50, reused_from="s3://bucket/runs/earlier <1>")
+    page = render_html(report, render_plots(report, sample_points(LABELS)), "train").decode()
+    assert "<th>embedded</th><th>reused</th>" in page
+    assert "<td>58</td><td>8</td><td>50</td>" in page
+    assert "photos unchanged since <code>s3://bucket/runs/earlier &lt;1&gt;</code> took its features" in page
+    assert (
+        "unchanged since"
+        not in render_html(sample_report(LABELS), render_plots(report, sample_points(LABELS)), "train").decode()
+    )
