@@ -12,6 +12,7 @@ class Exit(IntEnum):
     STACK_NOT_FOUND = 3  # no such stack in that region, or it lacks an output the client reads
     TIMED_OUT = 4  # the execution hit its timeout
     AWS_ERROR = 5  # credentials, permissions, network, or another refusal from AWS
+    UNSAFE_KEY = 6  # a bucket's key would be downloaded outside the target folder: nothing downloaded
     INTERRUPTED = 130  # Ctrl-C while waiting: the run itself goes on
 
 
@@ -31,11 +32,12 @@ def from_aws(error: Exception) -> CloudError:
     """botocore's exceptions as one line each: what failed and, where obvious, what to do."""
     from botocore.exceptions import (
         ClientError,
-        EndpointConnectionError,
+        HTTPClientError,
         NoCredentialsError,
         NoRegionError,
         ProfileNotFound,
     )
+    from botocore.exceptions import ConnectionError as NoConnection
 
     if isinstance(error, (NoCredentialsError, ProfileNotFound)):
         return CloudError(
@@ -43,7 +45,7 @@ def from_aws(error: Exception) -> CloudError:
         )
     if isinstance(error, NoRegionError):
         return bad_parameters(str(error))
-    if isinstance(error, EndpointConnectionError):
+    if isinstance(error, (NoConnection, HTTPClientError)):  # refused, closed, timed out, proxy or TLS
         return CloudError(f"cannot reach AWS: {error}", Exit.AWS_ERROR)
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
