@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import boto3
 import pytest
@@ -47,6 +48,28 @@ def moto_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+def deployed_stack(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
+    """A test module's `deployed` fixture: `yield from deployed_stack(moto_endpoint, synthesized, monkeypatch)`."""
+    stack = deploy(endpoint, synthesized, monkeypatch)
+    yield stack
+    stack.settle()
+
+
+def cloud(capsys, *args: str) -> tuple[int, str, str]:
+    """`python -m pipeline cloud ARGS` in-process: (exit code, stdout, stderr)."""
+    from pipeline.cli import main
+
+    code = main(["cloud", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def keys(deployed: Deployed, output: str, prefix: str = "") -> dict[str, dict]:
+    s3 = deployed.client("s3")
+    listed = s3.list_objects_v2(Bucket=deployed.buckets[output], Prefix=prefix).get("Contents", [])
+    return {item["Key"]: item for item in listed}
 
 
 @dataclass
