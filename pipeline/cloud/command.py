@@ -37,7 +37,7 @@ def aws_options(stack: bool = True) -> argparse.ArgumentParser:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     cloud = commands.add_parser(
         "cloud",
-        help="drive the deployed stack: upload, start, status, runs, logs, results, dashboard",
+        help="drive the deployed stack: upload, start, status, runs, logs, results, smoke, dashboard",
         description="Drive the deployed stack, found by its CloudFormation outputs (stack name and region).",
     )
     cloud.set_defaults(handler=main)
@@ -98,6 +98,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--all", dest="everything", action="store_true", help="also the Parquet features and projections (large)"
     )
     results.set_defaults(verb_handler=_results)
+
+    smoke = verbs.add_parser(
+        "smoke",
+        parents=common,
+        help="after cdk deploy: run the bundled sample photos through the stack and check the run",
+        description="Upload data/sample (split into train/ and held_out/) under smoke/<run-id>/ of the input bucket, "
+        "run it, download its report and check it; exit codes in the README.",
+    )
+    smoke.add_argument("--to", metavar="DIR", help="local folder for the run's report (default smoke/<run-id>/)")
+    smoke.add_argument("--clean", action="store_true", help="also delete the run's results from the results bucket")
+    smoke.add_argument("--poll", type=float, default=POLL_SECONDS, help=argparse.SUPPRESS)
+    smoke.set_defaults(verb_handler=_smoke)
 
     board = verbs.add_parser("dashboard", parents=common, help="static page of every finished run in the bucket")
     board.add_argument("--out", default="dashboard", metavar="DIR", help="local folder for the page (dashboard/)")
@@ -277,6 +289,14 @@ def _bulky(relative: str) -> bool:
     """features_<set>.parquet/ and pca_<set>.parquet/: large, and not needed by predict or people."""
     top = relative.split("/", 1)[0]
     return top.endswith(".parquet") and top.startswith(("features_", "pca_"))
+
+
+def _smoke(stack: Stack, args: argparse.Namespace) -> int:
+    from pipeline.cloud.smoke import smoke
+
+    return smoke(
+        stack, target=Path(args.to).expanduser() if args.to else None, clean=args.clean, poll_seconds=args.poll
+    )
 
 
 def _dashboard(stack: Stack, args: argparse.Namespace) -> int:

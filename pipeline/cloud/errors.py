@@ -13,6 +13,14 @@ class Exit(IntEnum):
     TIMED_OUT = 4  # the execution hit its timeout
     AWS_ERROR = 5  # credentials, permissions, network, or another refusal from AWS
     UNSAFE_KEY = 6  # a bucket's key would be downloaded outside the target folder: nothing downloaded
+    # `cloud smoke`: the run succeeded but a check of it failed (the first failed one, in this order).
+    NO_SUCCESS = 10  # the run folder has no _SUCCESS
+    PHOTOS_MISSING = 11  # a sample photo was not featurized
+    NO_COMPONENTS = 12  # the PCA kept no component (k < 1)
+    NO_HELD_OUT = 13  # no accuracy on the held-out part of the sample
+    NOT_BILLED = 14  # no job_run.json, or no billed vCPU-hours and GB-hours in it
+    NOT_STOPPED = 15  # the EMR Serverless application did not end STOPPED
+    FOREIGN_CODE = 16  # the report's code digest is not the deployed job package's
     INTERRUPTED = 130  # Ctrl-C while waiting: the run itself goes on
 
 
