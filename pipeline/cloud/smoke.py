@@ -77,6 +77,10 @@ def expected_counts(split: dict[str, dict[str, list[Path]]]) -> dict[str, dict[s
     return {part: {label: len(photos) for label, photos in labels.items()} for part, labels in split.items()}
 
 
+def photo_count(expected: dict[str, dict[str, int]]) -> int:
+    return sum(sum(per_label.values()) for per_label in expected.values())
+
+
 def _missing_photos(report: dict[str, Any], expected: dict[str, dict[str, int]]) -> list[str]:
     """What the report's sets lack: every uploaded photo of each set and label featurized, none skipped."""
     problems = []
@@ -106,7 +110,6 @@ def check_run(
     """The smoke run's checks, from its downloaded files and what AWS says now; in exit-code order."""
     report, job_run = report or {}, job_run or {}
     missing = _missing_photos(report, expected) if report else ["no report.json"]
-    photos = sum(sum(per_label.values()) for per_label in expected.values())
     k = api_path(report, "pca", "k")
     accuracy = api_path(report, "classifier", "held_out_accuracy", HELD_OUT_SET)
     usage = [api_path(job_run, "billedResourceUtilization", name) for name in ("vCPUHour", "memoryGBHour")]
@@ -114,7 +117,12 @@ def check_run(
     return Verdict(
         [
             Check("_SUCCESS", has_success, "written" if has_success else "not written", Exit.NO_SUCCESS),
-            Check("photos", not missing, "; ".join(missing) or f"all {photos} featurized", Exit.PHOTOS_MISSING),
+            Check(
+                "photos",
+                not missing,
+                "; ".join(missing) or f"all {photo_count(expected)} featurized",
+                Exit.PHOTOS_MISSING,
+            ),
             Check("PCA", isinstance(k, int) and k >= 1, f"k = {k}", Exit.NO_COMPONENTS),
             Check(
                 "held-out accuracy",
@@ -157,7 +165,7 @@ def console_link(region: str, execution_arn: str) -> str:
     return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
-def upload_split(stack: Stack, split: dict[str, dict[str, list[Path]]], prefix: str) -> int:
+def upload_split(stack: Stack, split: dict[str, dict[str, list[Path]]], prefix: str) -> None:
     copies = [
         Copy(photo, f"{prefix}{part}/{label}/{photo.name}", photo.stat().st_size)
         for part, labels in split.items()
@@ -165,7 +173,6 @@ def upload_split(stack: Stack, split: dict[str, dict[str, list[Path]]], prefix: 
         for photo in photos
     ]
     upload_files(stack.client("s3"), stack.input_bucket, copies)
-    return len(copies)
 
 
 def delete_prefix(s3, bucket: str, prefix: str) -> int:
@@ -185,24 +192,18 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def smoke(
-    stack: Stack,
-    photos: Path = SAMPLE,
-    target: Path | None = None,
-    clean: bool = False,
-    poll_seconds: float = POLL_SECONDS,
-) -> int:
+def smoke(stack: Stack, target: Path | None = None, clean: bool = False, poll_seconds: float = POLL_SECONDS) -> int:
     """Upload, run, follow, download, check, clean up; prints the verdict and returns its exit code."""
     began = time.monotonic()
     run_id = "smoke-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     target = target if target is not None else Path("smoke") / run_id
-    split = split_sample(photos)
+    split = split_sample(SAMPLE)
     expected = expected_counts(split)
     prefix = f"{SMOKE_PREFIX}{run_id}/"
     execution: dict[str, Any] | None = None
     try:
-        sent = upload_split(stack, split, prefix)
-        print(f"smoke run {run_id}: uploaded {sent} sample photo(s) to {s3_uri(stack.input_bucket, prefix)}")
+        print(f"smoke run {run_id}: {photo_count(expected)} sample photos to {s3_uri(stack.input_bucket, prefix)}")
+        upload_split(stack, split, prefix)
         request = runs.RunRequest(input=prefix + FIT_SET + "/", apply=(prefix + HELD_OUT_SET + "/",), run_id=run_id)
         execution = runs.start(stack, request)
         print(f"console: {console_link(stack.region, execution['executionArn'])}")
@@ -222,10 +223,10 @@ def smoke(
 
 def _verdict(stack: Stack, execution: dict[str, Any], expected: dict, target: Path, began: float) -> int:
     job_run_id = jobs.job_run_id(stack, execution)
-    record = jobs.record(stack, execution, job_run_id) if job_run_id else None
     if execution["status"] != "SUCCEEDED":
         error, cause = runs.failure(stack, execution)
         print(f"FAILED: run {execution['name']} ended {execution['status']}: {error}: {cause}")
+        record = jobs.job_run(stack, job_run_id) if job_run_id else None
         _summary(execution, jobs.billed_resources(stack, record) if record else None, began)
         _logs(stack, record)
         return runs.outcome_code(execution)
@@ -249,7 +250,7 @@ def _verdict(stack: Stack, execution: dict[str, Any], expected: dict, target: Pa
     )
     print(f"report: {target / 'report.html'}; results: {folder}")
     if verdict.code != Exit.OK:
-        _logs(stack, record)
+        _logs(stack, jobs.job_run(stack, job_run_id) if job_run_id else None)
     print("smoke run passed" if verdict.code == Exit.OK else f"smoke run FAILED (exit code {int(verdict.code)})")
     return verdict.code
 
@@ -261,6 +262,7 @@ def _summary(execution: dict[str, Any], cost: Billed | None, began: float) -> No
 
 
 def _logs(stack: Stack, record: dict[str, Any] | None) -> None:
+    """The driver's last lines; `record` is GetJobRun's (job_run.json need not name the log folder)."""
     if record is None:
         print("logs: the job never started (no job run); the execution history has the cause")
     else:
