@@ -54,7 +54,7 @@ def test_the_dashboard_refuses_a_run_folder_that_would_leave_its_folder(deployed
     s3, results = deployed.client("s3"), deployed.buckets["ResultsBucketName"]
     for key in ("_SUCCESS", "report.json", "report.html"):
         s3.put_object(Bucket=results, Key=f"runs/ok/{key}", Body=b"{}")
-        s3.put_object(Bucket=results, Key=f"runs/../up/{key}", Body=b"{}")
+        s3.put_object(Bucket=results, Key=f"runs/../{key}", Body=b"{}")  # a run folder named '..'
     code, _, err = cloud(capsys, "dashboard", "--out", str(tmp_path / "out" / "board"))
     assert code == Exit.UNSAFE_KEY and "refused to download '..'" in one_error_line(err)
     assert files_under(tmp_path) == []
