@@ -40,16 +40,25 @@ def from_aws(error: Exception) -> CloudError:
     """botocore's exceptions as one line each: what failed and, where obvious, what to do."""
     from botocore.exceptions import (
         ClientError,
+        CredentialRetrievalError,
         HTTPClientError,
         NoCredentialsError,
         NoRegionError,
+        PartialCredentialsError,
         ProfileNotFound,
+        SSOError,
+        TokenRetrievalError,
     )
     from botocore.exceptions import ConnectionError as NoConnection
 
-    if isinstance(error, (NoCredentialsError, ProfileNotFound)):
+    if isinstance(error, (SSOError, TokenRetrievalError)):
+        return CloudError(f"{error}: log in again (aws sso login, with the same profile)", Exit.AWS_ERROR)
+    unusable = (NoCredentialsError, ProfileNotFound, PartialCredentialsError, CredentialRetrievalError)
+    if isinstance(error, unusable):
         return CloudError(
-            f"{error}: configure AWS credentials (aws configure, aws sso login, or AWS_PROFILE)", Exit.AWS_ERROR
+            f"unusable AWS credentials: {str(error).rstrip(': ')}: configure them (aws configure, aws sso login, "
+            "or AWS_PROFILE)",
+            Exit.AWS_ERROR,
         )
     if isinstance(error, NoRegionError):
         return bad_parameters(str(error))

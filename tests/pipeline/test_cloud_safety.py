@@ -158,3 +158,12 @@ def test_aws_out_of_reach_fails_after_a_few_attempts(unreachable, monkeypatch, c
     code, _, err = cloud(capsys, "runs")
     assert code == Exit.AWS_ERROR and one_error_line(err).startswith("error: cannot reach AWS")
     assert unreachable.connections == FIRST_CALL_ATTEMPTS
+
+
+def test_unusable_credentials_are_one_line_before_any_call(unreachable, tmp_path, monkeypatch, capsys) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile broken]\ncredential_process = /bin/false\n")  # a helper that fails
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    code, _, err = cloud(capsys, "runs", "--profile", "broken")
+    assert code == Exit.AWS_ERROR and one_error_line(err).startswith("error: unusable AWS credentials: ")
+    assert "aws sso login" in err and unreachable.connections == 0
