@@ -123,12 +123,13 @@ def main(args: argparse.Namespace) -> int:
 def guarded(action: Callable[[], int]) -> int:
     """Run a verb: every failure becomes one `error:` line and its exit code."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         return int(action())
     except CloudError as error:
         failure = error
-    except (BotoCoreError, ClientError) as error:
+    except (BotoCoreError, ClientError, ResponseParserError) as error:
         failure = from_aws(error)
     except KeyboardInterrupt:
         failure = CloudError("interrupted", Exit.INTERRUPTED)

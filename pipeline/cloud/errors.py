@@ -50,6 +50,7 @@ def from_aws(error: Exception) -> CloudError:
         TokenRetrievalError,
     )
     from botocore.exceptions import ConnectionError as NoConnection
+    from botocore.parsers import ResponseParserError
 
     if isinstance(error, (SSOError, TokenRetrievalError)):
         return CloudError(f"{error}: log in again (aws sso login, with the same profile)", Exit.AWS_ERROR)
@@ -64,6 +65,12 @@ def from_aws(error: Exception) -> CloudError:
         return bad_parameters(str(error))
     if isinstance(error, (NoConnection, HTTPClientError)):  # refused, closed, timed out, proxy or TLS
         return CloudError(f"cannot reach AWS: {error}", Exit.AWS_ERROR)
+    if isinstance(error, ResponseParserError):
+        return CloudError(
+            "cannot reach AWS: the answer was not AWS's (a proxy or a captive portal in the way?): "
+            + str(error).splitlines()[0],
+            Exit.AWS_ERROR,
+        )
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         operation = getattr(error, "operation_name", "a request")

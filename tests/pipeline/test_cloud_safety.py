@@ -109,11 +109,12 @@ def test_an_execution_without_checked_arguments_is_checked_again(status) -> None
 
 
 class CountingServer:
-    """A TCP port that accepts connections and closes them at once: AWS out of reach, counted."""
+    """A TCP port that accepts connections, answers `reply` (nothing: AWS out of reach) and closes them, counted."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: bytes = b"") -> None:
         self.socket = socket.create_server(("127.0.0.1", 0))
         self.connections = 0
+        self.reply = reply
         threading.Thread(target=self._serve, daemon=True).start()
 
     @property
@@ -127,6 +128,9 @@ class CountingServer:
             except OSError:
                 return
             self.connections += 1
+            if self.reply:
+                connection.recv(65536)
+                connection.sendall(self.reply)
             connection.close()
 
     def close(self) -> None:
@@ -167,3 +171,14 @@ def test_unusable_credentials_are_one_line_before_any_call(unreachable, tmp_path
     code, _, err = cloud(capsys, "runs", "--profile", "broken")
     assert code == Exit.AWS_ERROR and one_error_line(err).startswith("error: unusable AWS credentials: ")
     assert "aws sso login" in err and unreachable.connections == 0
+
+
+def test_an_answer_that_is_not_aws_is_one_line(unreachable, monkeypatch, capsys) -> None:
+    """A proxy or captive portal answering in AWS's place: botocore cannot parse it (no traceback)."""
+    portal = CountingServer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", portal.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    code, _, err = cloud(capsys, "runs")
+    portal.close()
+    assert code == Exit.AWS_ERROR and "the answer was not AWS's" in one_error_line(err)
