@@ -6,6 +6,8 @@ Throttling and transient errors are retried by botocore's "standard" retry mode
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ FIRST_CALL_ATTEMPTS = 3
 """Attempts of the first call (the stack's outputs): AWS out of reach fails in seconds, not after 10 tries."""
 CONNECT_TIMEOUT_SECONDS = 5
 """Per connection attempt (botocore's default is 60 s: a network that drops packets looked like a hang)."""
+PATIENCE_SECONDS = 3.0
+"""After this long without the stack's outputs, one line on stderr says what the client is waiting for."""
 NO_CREDENTIALS = (
     "no AWS credentials found: set AWS_PROFILE or pass --profile (a profile made by `aws configure` or "
     "`aws configure sso`), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
@@ -108,6 +112,10 @@ def connect(stack_name: str, region: str, profile: str | None = None) -> Stack:
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_region(region)
+    waiting = f"waiting for AWS: credentials, then the outputs of stack {stack_name} in {region} ..."
+    notice = threading.Timer(PATIENCE_SECONDS, lambda: print(waiting, file=sys.stderr, flush=True))
+    notice.daemon = True
+    notice.start()
     try:
         session = new_session(region, profile)
         check_credentials(session)
@@ -123,6 +131,8 @@ def connect(stack_name: str, region: str, profile: str | None = None) -> Stack:
         raise from_aws(error) from None
     except BotoCoreError as error:
         raise from_aws(error) from None
+    finally:
+        notice.cancel()
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     missing = [name for name in NEEDED_OUTPUTS if name not in outputs]
     if missing:

@@ -142,6 +142,11 @@ class Deployed:
             time.sleep(0.05)
 
 
+def quiet_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No "waiting for AWS" line in a test's output however loaded the machine (its own test sets it to 0)."""
+    monkeypatch.setattr("pipeline.cloud.stack.PATIENCE_SECONDS", 3600.0)
+
+
 def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: str = "a1b2c3") -> Deployed:
     """A fresh moto with the stack's resources, and the environment pointing boto3 at it."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION"):
@@ -152,6 +157,7 @@ def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: 
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("MOTO_PORT", endpoint.rsplit(":", 1)[1])  # where moto's state machines call back
+    quiet_while_waiting(monkeypatch)
     requests.post(f"{endpoint}/moto-api/reset", timeout=30)
     requests.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30)
     waited = patch_moto(monkeypatch)

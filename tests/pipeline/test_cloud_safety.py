@@ -7,11 +7,13 @@ import io
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from pipeline.cloud import follow, runs
+from pipeline.cloud import stack as cloud_stack
 from pipeline.cloud.errors import CloudError, Exit
 from pipeline.cloud.stack import FIRST_CALL_ATTEMPTS, NO_CREDENTIALS, Stack, connect
 from pipeline.deployment import STACK_NAME
@@ -20,6 +22,7 @@ from tests.pipeline.cloud_stack import (  # noqa: F401 (moto_endpoint: a fixture
     cloud,
     deployed_stack,
     moto_endpoint,
+    quiet_while_waiting,
 )
 
 
@@ -111,10 +114,10 @@ def test_an_execution_without_checked_arguments_is_checked_again(status) -> None
 class CountingServer:
     """A TCP port that accepts connections, answers `reply` (nothing: AWS out of reach) and closes them, counted."""
 
-    def __init__(self, reply: bytes = b"") -> None:
+    def __init__(self, reply: bytes = b"", hold: float = 0.0) -> None:
         self.socket = socket.create_server(("127.0.0.1", 0))
         self.connections = 0
-        self.reply = reply
+        self.reply, self.hold = reply, hold
         threading.Thread(target=self._serve, daemon=True).start()
 
     @property
@@ -131,6 +134,7 @@ class CountingServer:
             if self.reply:
                 connection.recv(65536)
                 connection.sendall(self.reply)
+            time.sleep(self.hold)
             connection.close()
 
     def close(self) -> None:
@@ -146,6 +150,7 @@ def unreachable(monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # the test machine may be an EC2 instance
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    quiet_while_waiting(monkeypatch)
     yield server
     server.close()
 
@@ -182,3 +187,16 @@ def test_an_answer_that_is_not_aws_is_one_line(unreachable, monkeypatch, capsys)
     code, _, err = cloud(capsys, "runs")
     portal.close()
     assert code == Exit.AWS_ERROR and "the answer was not AWS's" in one_error_line(err)
+
+
+def test_a_slow_answer_says_what_it_waits_for(unreachable, monkeypatch, capsys) -> None:
+    slow = CountingServer(hold=1.0)  # each attempt takes a second: the notice (after 0 s here) comes first
+    monkeypatch.setattr(cloud_stack, "PATIENCE_SECONDS", 0.0)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", slow.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    code, _, err = cloud(capsys, "runs")
+    slow.close()
+    waiting, error = err.strip().splitlines()
+    assert waiting == f"waiting for AWS: credentials, then the outputs of stack FruitsPipeline in {REGION} ..."
+    assert code == Exit.AWS_ERROR and error.startswith("error: cannot reach AWS")
