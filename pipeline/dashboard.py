@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, Iterable, TextIO
 from urllib.parse import quote
 
 from pipeline.prices import Billed, api_field, billed
@@ -44,6 +44,7 @@ class RunRow:
     k: int | None = None
     explained: float | None = None
     accuracy: dict[str, float | None] = field(default_factory=dict)
+    cross_validated: float | None = None  # the fit set's cross-validated accuracy: shown when no set was held out
     seconds: float | None = None
     billed: Billed | None = None
     reused: int | None = None  # photos whose features came from `reused_from` (`run --reuse`)
@@ -95,6 +96,7 @@ def summarise(run_id: str, report: dict[str, Any], job_run: dict[str, Any] | Non
         k=int(pca["k"]) if _number(pca.get("k")) is not None else None,
         explained=float(sum(explained)) if isinstance(explained, list) and explained else None,
         accuracy={name: _number(value) for name, value in accuracy.items() if name != fit_set},
+        cross_validated=_number(_dict(classifier.get("cross_validation")).get("accuracy")),
         seconds=seconds,
         billed=billed(record, architecture=str(api_field(record, "architecture") or "X86_64")) if record else None,
         reused=int(sum(reused)) if sources and None not in reused else None,
@@ -119,42 +121,97 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _collect(folders: list[Path], out: Path) -> Found:
+MAX_DEPTH = 4
+"""Folder levels below the given folder searched for runs (`output/quality/<run>` is two)."""
+RUN_MARKERS = ("_SUCCESS", "report.json")
+
+Listing = Callable[[tuple[str, ...]], tuple[Iterable[str], Iterable[str]]]
+"""(file names, subfolder names) of the folder at these path parts below the root."""
+
+
+def find_runs(listing: Listing, max_depth: int = MAX_DEPTH) -> list[tuple[str, ...]]:
+    """The run folders below the root, as path parts, up to `max_depth` levels down.
+
+    A run folder has `_SUCCESS` or `report.json`, or a Parquet folder (a run cut before its
+    report); it is not searched further (its Spark outputs have `_SUCCESS` files of their own).
+    Another folder is searched; one with no subfolder at all is returned too, as a run that
+    never got far (the dashboard lists it as not finished). Names starting with `.` or `_`
+    (Spark's `_temporary`) are skipped; folders past `max_depth` are not searched.
+    """
+    found: list[tuple[str, ...]] = []
+
+    def visit(parts: tuple[str, ...]) -> None:
+        files, folders = listing(parts)
+        files, folders = set(files), [name for name in folders if not name.startswith((".", "_"))]
+        if parts and (files & set(RUN_MARKERS) or any(name.endswith(".parquet") for name in folders)):
+            found.append(parts)
+        elif parts and not folders:
+            found.append(parts)
+        elif len(parts) < max_depth:
+            for name in sorted(folders):
+                visit((*parts, name))
+
+    visit(())
+    return found
+
+
+def _collect(root: Path, runs: list[tuple[str, ...]], out: Path) -> Found:
+    """Summarise each run folder found below `root` (a local folder: the runs, or their downloaded reports)."""
     found = Found()
-    for folder in sorted(folders):
+    for parts in sorted(runs):
+        name, folder = "/".join(parts), root.joinpath(*parts)
         if not (folder / "_SUCCESS").is_file():
-            found.unfinished.append(folder.name)
+            found.unfinished.append(name)
             continue
         report = _read_json(folder / "report.json")
         if report is None:
-            found.unreadable.append(folder.name)
+            found.unreadable.append(name)
             continue
         link = quote(Path(os.path.relpath(folder / "report.html", out)).as_posix())
         job_run = _read_json(folder / "job_run.json") if (folder / "job_run.json").is_file() else None
-        found.rows.append(summarise(folder.name, report, job_run, link))
+        found.rows.append(summarise(name, report, job_run, link))
     found.rows.sort(key=lambda row: (row.started or "", row.run_id), reverse=True)
     return found
 
 
 def local_runs(folder: Path, out: Path) -> Found:
-    """Every run folder directly under `folder` (what `run --output folder` makes)."""
-    return _collect([p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))], out)
+    """Every run folder below `folder` (what `run --output folder` makes, also in subfolders)."""
+
+    def listing(parts: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        entries = list(folder.joinpath(*parts).iterdir())
+        return [e.name for e in entries if e.is_file()], [e.name for e in entries if e.is_dir()]
+
+    return _collect(folder, find_runs(listing), out)
 
 
 def s3_runs(s3, uri: str, out: Path, stream: TextIO | None = None) -> Found:
-    """Download each run's report files from s3://bucket/prefix/<run>/ into out/<run>/, then read them."""
+    """Download each run's report files from s3://bucket/prefix/<run>/ into out/<run>/, then read them.
+
+    Every folder name met is checked to stay inside `out` (`local_path`) before anything is downloaded.
+    """
     from pipeline.cloud.stack import split_s3_uri
-    from pipeline.cloud.transfer import Copy, download_files, download_one, same_content
+    from pipeline.cloud.transfer import Copy, download_files, download_one, local_path, same_content
 
     bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
-    run_prefixes = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
-    copies, markers, folders = [], [], []
-    for run_prefix in run_prefixes:
-        folder = out / run_prefix[len(prefix) :].strip("/")
-        folders.append(folder)
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=run_prefix, Delimiter="/").get("Contents", [])
-        files = {item["Key"][len(run_prefix) :]: item for item in listed}
+    files_in: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+
+    def listing(parts: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        folder_prefix = prefix + "".join(part + "/" for part in parts)
+        files: dict[str, dict[str, Any]] = {}
+        folders: list[str] = []
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder_prefix, Delimiter="/")
+        for page in pages:
+            files.update({item["Key"][len(folder_prefix) :]: item for item in page.get("Contents", [])})
+            folders += [p["Prefix"][len(folder_prefix) :].removesuffix("/") for p in page.get("CommonPrefixes", [])]
+        for name in folders:
+            local_path(out, "/".join((*parts, name)))  # refuses runs/../ and the like before anything is written
+        files_in[parts] = files
+        return list(files), folders
+
+    runs = find_runs(listing)
+    copies, markers = [], []
+    for parts in runs:
+        files, folder = files_in[parts], out.joinpath(*parts)
         if "_SUCCESS" not in files:
             continue
         for name in RUN_FILES:
@@ -162,12 +219,12 @@ def s3_runs(s3, uri: str, out: Path, stream: TextIO | None = None) -> Found:
             if item and not same_content(folder / name, item["Size"], item["ETag"]):
                 copies.append(Copy(folder / name, item["Key"], item["Size"]))
         if not (folder / "_SUCCESS").is_file():
-            markers.append(Copy(folder / "_SUCCESS", run_prefix + "_SUCCESS", 0))
+            markers.append(Copy(folder / "_SUCCESS", files["_SUCCESS"]["Key"], 0))
     if copies:
         download_files(s3, bucket, copies, stream)
     for marker in markers:  # last, so that an interrupted download is not taken as a finished run
         download_one(s3, bucket, marker)
-    return _collect(folders, out)
+    return _collect(out, runs, out)
 
 
 def _cell(label: str, content: str, css: str = "") -> str:
@@ -189,6 +246,8 @@ def _row(run: RunRow) -> str:
     accuracy = "<br>".join(
         f"{html.escape(name)} {_percent(value) if value is not None else 'n/a'}" for name, value in run.accuracy.items()
     )
+    if not accuracy and run.cross_validated is not None:
+        accuracy = f"{_percent(run.cross_validated)} (cross-validated)"
     usage = cost = ""
     if run.billed is not None:
         usage = f"{run.billed.vcpu_hours:.2f} vCPU-h<br>{run.billed.memory_gb_hours:.2f} GB-h"
@@ -271,7 +330,8 @@ def render(found: Found, source: str) -> str:
 <title>Fruit features: runs</title><style>{STYLE}</style></head>
 <body><h1>Fruit features: {len(found.rows)} finished run(s)</h1>
 <p class="meta">{html.escape(source)}, generated {generated}.{total}
-Accuracy: the run's classifier on each set it was not fitted on. Billed and cost: EMR Serverless's own
+Accuracy: the run's classifier on each set it was not fitted on; for a run without such a set, its
+cross-validated accuracy on the set it was fitted on, labelled as such. Billed and cost: EMR Serverless's own
 figures (the run's job_run.json, written by the stack's state machine) at pipeline/prices.py's rates; runs made
 elsewhere have none.</p>
 <table><thead><tr>{header}</tr></thead>
@@ -322,11 +382,13 @@ def main(args) -> int:
 
 
 def _from_s3(args) -> int:
-    from pipeline.cloud.stack import check_region, client, new_session
+    from pipeline.cloud.stack import check_credentials, check_region, client, new_session
 
     check_region(args.region)
+    session = new_session(args.region, args.profile)
+    check_credentials(session)
     out = Path(args.out or "dashboard").expanduser()
-    return _written(s3_runs(client(new_session(args.region, args.profile), "s3"), args.runs, out), args.runs, out)
+    return _written(s3_runs(client(session, "s3"), args.runs, out), args.runs, out)
 
 
 def _written(found: Found, source: str, out: Path) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -16,13 +15,11 @@ from typing import Any, Callable
 from pipeline.cli import _comma_list
 from pipeline.cloud import jobs, runs
 from pipeline.cloud.errors import CloudError, Exit, from_aws
+from pipeline.cloud.follow import POLL_SECONDS, TAIL_LINES, print_logs, wait
 from pipeline.cloud.stack import Stack, connect, s3_uri, split_s3_uri
 from pipeline.deployment import DEFAULT_REGION, STACK_NAME
 from pipeline.execution_input import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
 from pipeline.prices import api_field
-
-POLL_SECONDS = 10.0
-TAIL_LINES = 30
 
 
 def aws_options(stack: bool = True) -> argparse.ArgumentParser:
@@ -40,7 +37,7 @@ def aws_options(stack: bool = True) -> argparse.ArgumentParser:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     cloud = commands.add_parser(
         "cloud",
-        help="drive the deployed stack: upload, start, status, runs, logs, results, dashboard",
+        help="drive the deployed stack: upload, start, status, runs, logs, results, smoke, dashboard",
         description="Drive the deployed stack, found by its CloudFormation outputs (stack name and region).",
     )
     cloud.set_defaults(handler=main)
@@ -107,6 +104,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     results.set_defaults(verb_handler=_results)
 
+    smoke = verbs.add_parser(
+        "smoke",
+        parents=common,
+        help="after cdk deploy: run the bundled sample photos through the stack and check the run",
+        description="Upload data/sample (split into train/ and held_out/) under smoke/<run-id>/ of the input bucket, "
+        "run it, download its report and check it; exit codes in the README.",
+    )
+    smoke.add_argument("--to", metavar="DIR", help="local folder for the run's report (default smoke/<run-id>/)")
+    smoke.add_argument("--clean", action="store_true", help="also delete the run's results from the results bucket")
+    smoke.add_argument("--poll", type=float, default=POLL_SECONDS, help=argparse.SUPPRESS)
+    smoke.set_defaults(verb_handler=_smoke)
+
     board = verbs.add_parser("dashboard", parents=common, help="static page of every finished run in the bucket")
     board.add_argument("--out", default="dashboard", metavar="DIR", help="local folder for the page (dashboard/)")
     board.set_defaults(verb_handler=_dashboard)
@@ -119,12 +128,13 @@ def main(args: argparse.Namespace) -> int:
 def guarded(action: Callable[[], int]) -> int:
     """Run a verb: every failure becomes one `error:` line and its exit code."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         return int(action())
     except CloudError as error:
         failure = error
-    except (BotoCoreError, ClientError) as error:
+    except (BotoCoreError, ClientError, ResponseParserError) as error:
         failure = from_aws(error)
     except KeyboardInterrupt:
         failure = CloudError("interrupted", Exit.INTERRUPTED)
@@ -173,64 +183,29 @@ def _start(stack: Stack, args: argparse.Namespace) -> int:
     return _report(stack, wait(stack, execution, args.poll))
 
 
-def wait(
-    stack: Stack,
-    execution: dict[str, Any],
-    poll_seconds: float = POLL_SECONDS,
-    stream=None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
-    """Poll until the execution ends, with one live line: execution state, job run state, elapsed."""
-    stream = stream if stream is not None else sys.stderr
-    live, shown, job_run_id = stream.isatty(), "", None
-    sfn = stack.client("stepfunctions")
-    try:
-        while True:
-            job_run_id = job_run_id or jobs.job_run_id(stack, execution)
-            job_state = jobs.job_run(stack, job_run_id)["state"] if job_run_id else "not started"
-            line = (
-                f"{execution['name']}: execution {execution['status']}, job {job_state}, "
-                f"{runs.duration(runs.elapsed(execution))}"
-            )
-            if live:
-                stream.write(f"\r{line:<78}")
-            elif line.rsplit(",", 1)[0] != shown.rsplit(",", 1)[0]:  # a new state, not just a new second
-                stream.write(line + "\n")
-            shown = line
-            stream.flush()
-            if execution["status"] in runs.FINISHED:
-                if live:
-                    stream.write("\n")
-                return execution
-            sleep(poll_seconds)
-            execution = sfn.describe_execution(executionArn=execution["executionArn"])
-    except KeyboardInterrupt:
-        raise CloudError(
-            f"stopped waiting; run {execution['name']} goes on (python -m pipeline cloud status {execution['name']})",
-            Exit.INTERRUPTED,
-        ) from None
-
-
 def _report(stack: Stack, execution: dict[str, Any]) -> int:
     """What a user wants once a run has ended (or of a run going on): outcome, where, cost, why not."""
     name, status = execution["name"], execution["status"]
-    folder = runs.run_folder(runs.execution_args(stack, execution))
     took = runs.duration(runs.elapsed(execution))
     print(f"run {name}: {status} ({'running for' if status not in runs.FINISHED else 'took'} {took})")
     print(f"input: {execution.get('input', '{}')}")
+    refused = runs.refusal(stack, execution)
+    if refused:
+        print(f"refused: {refused} (the execution input's checks): nothing of it is used, no results")
     job_run_id = jobs.job_run_id(stack, execution)
     record = jobs.record(stack, execution, job_run_id) if job_run_id else None
     if record is not None:
         details = api_field(record, "stateDetails")
         print(f"job run {job_run_id}: {api_field(record, 'state')}{f' ({details})' if details else ''}")
     if status == "SUCCEEDED":
+        folder = runs.run_folder(runs.execution_args(stack, execution))
         print(f"results: {folder}  (python -m pipeline cloud results {name} --to DIR)")
         _print_warnings(runs.execution_output(execution))
     elif status in runs.FINISHED:
         error, cause = runs.failure(stack, execution)
         print(f"cause: {error}: {cause}" if error else f"cause: {cause}")
         if record is not None:
-            _print_logs(stack, record, TAIL_LINES)
+            print_logs(stack, record, TAIL_LINES)
         else:
             print("logs: the job never started (no job run); the execution history above has the cause")
     if record is not None:
@@ -255,22 +230,6 @@ def _print_warnings(output: dict[str, Any]) -> None:
             print(f"warning: {what}: {api_field(problem, 'Error')}: {cause}")
 
 
-def _print_logs(stack: Stack, record: dict[str, Any], lines: int) -> None:
-    found = jobs.logs(stack, record)
-    if found.folder is None:
-        print(f"logs: job run {api_field(record, 'jobRunId')} has no S3 log location")
-        return
-    print(f"logs: {found.folder}")
-    for folder in found.listing():
-        print(f"  {folder}")
-    if not found.files:
-        print("  (none yet: EMR uploads the logs every 15 s once the driver runs)")
-    if lines and found.driver_stderr:
-        print(f"last {lines} lines of {found.driver_stderr}:")
-        for line in jobs.tail(stack, found.driver_stderr, lines):
-            print(f"  | {line}")
-
-
 def _status(stack: Stack, args: argparse.Namespace) -> int:
     return _report(stack, runs.find_execution(stack, args.run))
 
@@ -283,9 +242,13 @@ def _runs(stack: Stack, args: argparse.Namespace) -> int:
         print("no runs yet: python -m pipeline cloud start")
         return Exit.OK
     rows = [("RUN", "STATUS", "STARTED (UTC)", "DURATION")]
+    sfn = stack.client("stepfunctions")
     for execution in found:
         started = execution["startDate"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        rows.append((execution["name"], execution["status"], started, runs.duration(runs.elapsed(execution))))
+        status = execution["status"]
+        if status == "FAILED" and runs.refusal(stack, sfn.describe_execution(executionArn=execution["executionArn"])):
+            status = "REFUSED"  # its input fails the checks: it never ran
+        rows.append((execution["name"], status, started, runs.duration(runs.elapsed(execution))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -300,7 +263,7 @@ def _logs(stack: Stack, args: argparse.Namespace) -> int:
         return runs.outcome_code(execution)
     record = jobs.record(stack, execution, job_run_id)
     failed = execution["status"] in runs.FINISHED and execution["status"] != "SUCCEEDED"
-    _print_logs(stack, record, args.tail if args.tail is not None else (TAIL_LINES if failed else 0))
+    print_logs(stack, record, args.tail if args.tail is not None else (TAIL_LINES if failed else 0))
     return runs.outcome_code(execution)
 
 
@@ -336,6 +299,14 @@ def _bulky(relative: str) -> bool:
     """features_<set>.parquet/ and pca_<set>.parquet/: large, and not needed by predict or people."""
     top = relative.split("/", 1)[0]
     return top.endswith(".parquet") and top.startswith(("features_", "pca_"))
+
+
+def _smoke(stack: Stack, args: argparse.Namespace) -> int:
+    from pipeline.cloud.smoke import smoke
+
+    return smoke(
+        stack, target=Path(args.to).expanduser() if args.to else None, clean=args.clean, poll_seconds=args.poll
+    )
 
 
 def _dashboard(stack: Stack, args: argparse.Namespace) -> int:

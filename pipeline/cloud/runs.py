@@ -207,10 +207,6 @@ def json_object(text: str | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def execution_input_of(execution: dict[str, Any]) -> dict[str, Any]:
-    return json_object(execution.get("input"))
-
-
 def execution_output(execution: dict[str, Any]) -> dict[str, Any]:
     """A succeeded execution's output: `args` (the checked fields), `job.id`, `poll.jobRun` (EMR's record,
     its bounded fields), and `recordError` or `stopError` when the record or the stop failed; {} before it
@@ -219,11 +215,38 @@ def execution_output(execution: dict[str, Any]) -> dict[str, Any]:
 
 
 def execution_args(stack: Stack, execution: dict[str, Any]) -> dict[str, Any]:
-    """The run's fields: the state machine's checked `args` once it has succeeded, else its input over the defaults."""
+    """The run's fields, checked: the state machine's `args` once it has succeeded, else its raw input
+    put through the same checks again. An input they refuse never names a folder: anyone allowed to
+    start an execution could have sent it, `{"output": "s3://someone-elses-bucket/"}` too."""
     found = execution_output(execution).get("args")
     if isinstance(found, dict):
         return found
-    return {**defaults(places(stack)), "run_id": execution["name"], **execution_input_of(execution)}
+    try:
+        return _recheck(stack, execution)
+    except ExecutionInputError as refused:
+        raise CloudError(
+            f"run {execution['name']} was refused ({refused}): it never ran and has no results", Exit.RUN_FAILED
+        ) from None
+
+
+def refusal(stack: Stack, execution: dict[str, Any]) -> str | None:
+    """Why the execution input's checks refuse this execution's input (None: they pass, or it succeeded)."""
+    if isinstance(execution_output(execution).get("args"), dict):
+        return None
+    try:
+        _recheck(stack, execution)
+    except ExecutionInputError as refused:
+        return str(refused)
+    return None
+
+
+def _recheck(stack: Stack, execution: dict[str, Any]) -> dict[str, Any]:
+    """`validate` (pipeline/execution_input.py) on the raw input, as the state machine checked it."""
+    try:
+        given = json.loads(execution.get("input") or "{}")
+    except json.JSONDecodeError:
+        given = None  # refused by validate: not a JSON object
+    return validate(given, places(stack), {**defaults(places(stack)), "run_id": execution["name"]})
 
 
 def run_folder(args: dict[str, Any]) -> str:

@@ -6,6 +6,8 @@ Throttling and transient errors are retried by botocore's "standard" retry mode
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,16 @@ from pipeline.deployment import region_refusal
 
 MAX_ATTEMPTS = 10
 """Attempts per call (botocore standard mode: backoff up to 20 s between attempts)."""
+FIRST_CALL_ATTEMPTS = 3
+"""Attempts of the first call (the stack's outputs): AWS out of reach fails in seconds, not after 10 tries."""
+CONNECT_TIMEOUT_SECONDS = 5
+"""Per connection attempt (botocore's default is 60 s: a network that drops packets looked like a hang)."""
+PATIENCE_SECONDS = 3.0
+"""After this long without the stack's outputs, one line on stderr says what the client is waiting for."""
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE or pass --profile (a profile made by `aws configure` or "
+    "`aws configure sso`), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+)
 
 # The outputs of infra/stack.py the client reads (a test checks them against the synthesized template).
 INPUT_BUCKET = "InputBucketName"
@@ -65,11 +77,28 @@ class Stack:
         return self.outputs[STATE_MACHINE_ARN]
 
 
-def client(session, service: str):
+def client(session, service: str, attempts: int = MAX_ATTEMPTS):
     from botocore.config import Config
 
-    retries = {"mode": "standard", "max_attempts": MAX_ATTEMPTS}
-    return session.client(service, config=Config(retries=retries, user_agent_extra="fruit-features-client"))
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": attempts},  # max_attempts would count retries only
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        user_agent_extra="fruit-features-client",
+    )
+    return session.client(service, config=config)
+
+
+def check_credentials(session) -> None:
+    """Resolve the credentials before any call, with one line saying what to set when there are none.
+
+    Without this the first call finds out: botocore walks its whole chain (environment, profiles,
+    SSO, container, then the EC2 instance metadata service, which on a laptop only times out).
+    Credentials that refresh (SSO, assumed roles) are refreshed here, so an expired login says so now.
+    """
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise CloudError(NO_CREDENTIALS, Exit.AWS_ERROR)
+    credentials.get_frozen_credentials()
 
 
 def check_region(region: str) -> None:
@@ -83,9 +112,15 @@ def connect(stack_name: str, region: str, profile: str | None = None) -> Stack:
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_region(region)
+    waiting = f"waiting for AWS: credentials, then the outputs of stack {stack_name} in {region} ..."
+    notice = threading.Timer(PATIENCE_SECONDS, lambda: print(waiting, file=sys.stderr, flush=True))
+    notice.daemon = True
+    notice.start()
     try:
         session = new_session(region, profile)
-        found = client(session, "cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+        check_credentials(session)
+        cloudformation = client(session, "cloudformation", FIRST_CALL_ATTEMPTS)
+        found = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as error:
         if "does not exist" in error.response.get("Error", {}).get("Message", ""):
             raise CloudError(
@@ -96,6 +131,8 @@ def connect(stack_name: str, region: str, profile: str | None = None) -> Stack:
         raise from_aws(error) from None
     except BotoCoreError as error:
         raise from_aws(error) from None
+    finally:
+        notice.cancel()
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     missing = [name for name in NEEDED_OUTPUTS if name not in outputs]
     if missing:

@@ -170,6 +170,31 @@ def download_one(s3, bucket: str, copy: Copy, callback: Callable[[int], None] | 
     os.replace(partial, copy.local)
 
 
+def local_path(target: Path, relative: str) -> Path:
+    """Where the object `relative` (its key below the downloaded prefix) goes: inside `target`, or refused.
+
+    S3 keys are not paths: `a/../../x`, `a//tmp/x` or `a\\..\\x` are valid keys that would
+    write above `target` or at an absolute path if joined as they are. Refused: empty, `.`
+    and `..` segments, a leading `/`, backslashes and NUL; then the resolved path (symbolic
+    links followed) must still be inside `target`.
+    """
+    segments = relative.split("/")
+    if "\\" in relative or "\0" in relative or any(segment in ("", ".", "..") for segment in segments):
+        raise unsafe_key(relative, target)
+    local = target / relative
+    if not local.resolve().is_relative_to(target.resolve()):
+        raise unsafe_key(relative, target)
+    return local
+
+
+def unsafe_key(relative: str, target: Path) -> CloudError:
+    return CloudError(
+        f"refused to download {relative!r}: that key would be written outside {target} "
+        "(empty, '.' or '..' folders, a leading '/' or a backslash); nothing was downloaded",
+        Exit.UNSAFE_KEY,
+    )
+
+
 def download_prefix(
     s3,
     bucket: str,
@@ -181,15 +206,16 @@ def download_prefix(
 ) -> tuple[int, int]:
     """Copy the objects under `prefix` into `target` (skipping identical files); `last` goes last.
 
-    Returns (downloaded, skipped). Folder markers (keys ending in "/") are ignored.
+    Returns (downloaded, skipped). Folder markers (keys ending in "/") are ignored. Every local
+    path is checked (`local_path`) before anything is downloaded.
     """
     objects = {k: v for k, v in listing(s3, bucket, prefix).items() if not k.endswith("/")}
     copies, skipped = [], 0
     for key, (size, etag) in sorted(objects.items()):
         relative = key[len(prefix) :]
+        local = local_path(target, relative)  # every key, wanted or not: a bucket holding one is refused
         if not wanted(relative):
             continue
-        local = target / relative
         if same_content(local, size, etag):
             skipped += 1
         else:

@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import boto3
 import pytest
@@ -47,6 +48,28 @@ def moto_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+def deployed_stack(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
+    """A test module's `deployed` fixture: `yield from deployed_stack(moto_endpoint, synthesized, monkeypatch)`."""
+    stack = deploy(endpoint, synthesized, monkeypatch)
+    yield stack
+    stack.settle()
+
+
+def cloud(capsys, *args: str) -> tuple[int, str, str]:
+    """`python -m pipeline cloud ARGS` in-process: (exit code, stdout, stderr)."""
+    from pipeline.cli import main
+
+    code = main(["cloud", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def keys(deployed: Deployed, output: str, prefix: str = "") -> dict[str, dict]:
+    s3 = deployed.client("s3")
+    listed = s3.list_objects_v2(Bucket=deployed.buckets[output], Prefix=prefix).get("Contents", [])
+    return {item["Key"]: item for item in listed}
 
 
 @dataclass
@@ -119,6 +142,11 @@ class Deployed:
             time.sleep(0.05)
 
 
+def quiet_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No "waiting for AWS" line in a test's output however loaded the machine (its own test sets it to 0)."""
+    monkeypatch.setattr("pipeline.cloud.stack.PATIENCE_SECONDS", 3600.0)
+
+
 def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: str = "a1b2c3") -> Deployed:
     """A fresh moto with the stack's resources, and the environment pointing boto3 at it."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION"):
@@ -129,6 +157,7 @@ def deploy(endpoint: str, synthesized, monkeypatch: pytest.MonkeyPatch, suffix: 
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("MOTO_PORT", endpoint.rsplit(":", 1)[1])  # where moto's state machines call back
+    quiet_while_waiting(monkeypatch)
     requests.post(f"{endpoint}/moto-api/reset", timeout=30)
     requests.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30)
     waited = patch_moto(monkeypatch)

@@ -11,7 +11,7 @@ from infra_asl import state_machine
 
 from infra import orchestration
 from pipeline.cli import main
-from pipeline.cloud import command, runs
+from pipeline.cloud import follow, runs
 from pipeline.cloud import stack as cloud_stack
 from pipeline.cloud.errors import CloudError
 from pipeline.cloud.stack import NEEDED_OUTPUTS, connect
@@ -22,29 +22,17 @@ from tests.pipeline.cloud_stack import (  # noqa: F401 (moto_endpoint: a fixture
     DRIVER_ERROR,
     FAILURE,
     REGION,
-    deploy,
+    cloud,
+    deployed_stack,
     job_options,
+    keys,
     moto_endpoint,
 )
 
 
 @pytest.fixture
 def deployed(moto_endpoint, synthesized, monkeypatch):  # noqa: F811
-    stack = deploy(moto_endpoint, synthesized, monkeypatch)
-    yield stack
-    stack.settle()
-
-
-def cloud(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["cloud", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def keys(deployed, output: str, prefix: str = "") -> dict[str, dict]:
-    s3 = deployed.client("s3")
-    listed = s3.list_objects_v2(Bucket=deployed.buckets[output], Prefix=prefix).get("Contents", [])
-    return {item["Key"]: item for item in listed}
+    yield from deployed_stack(moto_endpoint, synthesized, monkeypatch)
 
 
 @pytest.fixture
@@ -243,7 +231,7 @@ def test_the_state_machine_refuses_what_the_client_refuses_in_the_same_words(dep
     body = runs.execution_input(stack, request_, "sent-anyway")
     sfn = deployed.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=deployed.state_machine_arn, name="sent-anyway", input=json.dumps(body))
-    execution = command.wait(stack, sfn.describe_execution(executionArn=arn["executionArn"]), 0.05, io.StringIO())
+    execution = follow.wait(stack, sfn.describe_execution(executionArn=arn["executionArn"]), 0.05, io.StringIO())
     assert (execution["status"], execution["error"], execution["cause"]) == ("FAILED", ERROR, str(refused.value))
     code, out, _ = cloud(capsys, "status", "sent-anyway")
     assert code == 1 and f"cause: {ERROR}: {refused.value}" in out and "the job never started" in out

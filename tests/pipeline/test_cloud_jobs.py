@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipeline.cloud import command, jobs, runs
+from pipeline.cloud import command, follow, jobs, runs
 from pipeline.cloud.errors import Exit
 from pipeline.cloud.stack import Stack
 from pipeline.execution_input import job_arguments
@@ -137,7 +137,7 @@ def test_wait_shows_each_job_state_then_the_billed_price(capsys) -> None:
     stubs["stepfunctions"].add_response("describe_execution", execution("SUCCEEDED"), {"executionArn": EXECUTION})
     expect_job_run(stubs, "SUCCESS", billedResourceUtilization=BILLED)
     live = io.StringIO()
-    final = command.wait(stack, execution("RUNNING", stopDate=None), poll_seconds=0, stream=live, sleep=lambda _: None)
+    final = follow.wait(stack, execution("RUNNING", stopDate=None), poll_seconds=0, stream=live, sleep=lambda _: None)
     assert [line.split(", ")[:2] for line in live.getvalue().splitlines()] == [
         ["r9: execution RUNNING", "job not started"],
         ["r9: execution RUNNING", "job SCHEDULED"],

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.dashboard import Found, RunRow, render, summarise
+from pipeline.dashboard import MAX_DEPTH, Found, RunRow, render, summarise
 from tests.conftest import REPO
 
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "area", "base", "source"}
@@ -114,6 +114,33 @@ def test_the_page_links_from_another_folder(tiny_runs, tmp_path, capsys):
 def test_a_missing_runs_folder_is_one_error_line(tmp_path, capsys):
     assert main(["dashboard", "--runs", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.startswith("error: --runs")
+
+
+def test_runs_in_subfolders_are_found_down_to_a_bound(tiny_runs, tmp_path, capsys):
+    runs = tmp_path / "output"
+    shutil.copytree(tiny_runs, runs / "quality")
+    shutil.copytree(tiny_runs / "fit", runs / "a" / "b" / "c" / "d" / "too-deep")
+    (runs / "empty").mkdir()
+    assert main(["dashboard", "--runs", str(runs)]) == 0
+    page = Page((runs / "index.html").read_text())
+    assert sorted(page.links) == ["quality/fit/report.html", "quality/reuse/report.html"]
+    assert page.cells["Run"] == ["quality/reuse transform", "quality/fit"]
+    assert "Not finished (no _SUCCESS), not listed: empty, quality/broken." in page.text
+    assert f"searched {MAX_DEPTH} folder levels" not in page.text and "too-deep" not in page.text
+
+
+def test_a_run_without_a_held_out_set_shows_its_cross_validated_accuracy(tiny_runs, tmp_path, capsys):
+    run = tmp_path / "runs" / "alone"
+    shutil.copytree(tiny_runs / "fit", run)
+    report = json.loads((run / "report.json").read_text())
+    classifier = report["classifier"]
+    classifier["accuracy"] = {"train": classifier["accuracy"]["train"]}
+    classifier["held_out_accuracy"] = {}
+    classifier["cross_validation"] = {**(classifier["cross_validation"] or {}), "accuracy": 0.75}
+    (run / "report.json").write_text(json.dumps(report))
+    assert main(["dashboard", "--runs", str(tmp_path / "runs")]) == 0
+    page = Page((tmp_path / "runs" / "index.html").read_text())
+    assert page.cells["Held-out accuracy"] == ["75.0% (cross-validated)"]
 
 
 def test_reports_are_read_defensively():
