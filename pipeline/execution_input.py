@@ -83,30 +83,20 @@ def _prefix_rules(root: str) -> tuple[Rule, ...]:
     return (at_most(MAX_PATH), under(root), no_empty_folder(), without("..", "Dots"), plain_path())
 
 
+def _folder_name_rules() -> tuple[Rule, ...]:
+    """What every run id is: one folder name under runs/, never a way up."""
+    return (string(), not_empty(), at_most(MAX_RUN_ID), not_starting_with("-._"), without("..", "Dots"))
+
+
 def _run_id_rules() -> tuple[Rule, ...]:
     """A run's id: its folder's name under runs/ and its execution's name."""
-    return (
-        string(),
-        not_empty(),
-        at_most(MAX_RUN_ID),
-        not_starting_with("-._"),
-        without("..", "Dots"),
-        only(RUN_ID_CHARACTERS, "ASCII letters, digits, '-', '_' and '.'"),
-    )
+    return (*_folder_name_rules(), only(RUN_ID_CHARACTERS, "ASCII letters, digits, '-', '_' and '.'"))
 
 
 def _reuse_rules() -> tuple[Rule, ...]:
     """A run id as a folder name under runs/: without a rule on a derived value, which an optional
     field cannot have (the state machine derives it from the field, absent or not)."""
-    return (
-        string(),
-        not_empty(),
-        at_most(MAX_RUN_ID),
-        not_starting_with("-._"),
-        without("..", "Dots"),
-        without("/", "Slash"),
-        plain_path(),
-    )
+    return (*_folder_name_rules(), without("/", "Slash"), plain_path())
 
 
 @dataclass(frozen=True)

@@ -169,12 +169,17 @@ def test_job_role_lists_runs_and_everything_under_it_only(synthesized, prefix: s
     assert any(iam_string_like(pattern, prefix) for pattern in condition["StringLike"]["s3:prefix"]) is listed
 
 
-def test_job_role_uses_the_data_key_only_through_s3_and_emr_serverless(variant_stack) -> None:
+def kms_compute_template(variant_stack) -> Template:
+    """Storage and compute alone, with `encryption=kms`."""
     stack, config = variant_stack(encryption="kms")
     storage = Storage(stack, "Storage", config=config)
     uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
     Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
-    template = Template.from_stack(stack)
+    return Template.from_stack(stack)
+
+
+def test_job_role_uses_the_data_key_only_through_s3_and_emr_serverless(variant_stack) -> None:
+    template = kms_compute_template(variant_stack)
     (key_id,) = template.find_resources("AWS::KMS::Key")
     statements = job_role_statements(template)
     assert statements["UseDataKeyThroughS3AndEmr"] == {
@@ -197,11 +202,7 @@ def logs_bucket_uri(template: Template) -> dict:
 
 
 def test_with_kms_job_logs_are_encrypted_with_the_data_key_in_the_sse_s3_logs_bucket(variant_stack) -> None:
-    stack, config = variant_stack(encryption="kms")
-    storage = Storage(stack, "Storage", config=config)
-    uploads = ArtifactUploads(stack, "Uploads", bucket=storage.artifacts_bucket, log_retention_days=30)
-    Compute(stack, "Compute", config=config, storage=storage, uploads=uploads)
-    template = Template.from_stack(stack)
+    template = kms_compute_template(variant_stack)
     (key_id,) = template.find_resources("AWS::KMS::Key")
     _, application = only(template, "AWS::EMRServerless::Application")
     assert application["Properties"]["MonitoringConfiguration"] == {
