@@ -120,6 +120,13 @@ def fake_java_home(tmp_path: Path, says: str, exit_code: int) -> Path:
     return java.parent.parent
 
 
+def top_level_make_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's own `make`: none of the variables of the `make test` running this suite,
+    which would make the inner make a sub-make (its failure line then reads `make[1]: ***`)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return {**inherited, **extra}
+
+
 @pytest.mark.parametrize(
     "says, exit_code, expected",
     [
@@ -135,7 +142,7 @@ def test_make_prerequisites_says_it_in_one_line(tmp_path: Path, says: str, exit_
     done = subprocess.run(
         ["make", "--no-print-directory", "prerequisites", f"PYTHON={sys.executable}"],
         cwd=REPO,
-        env=dict(os.environ, JAVA_HOME=str(java_home)),
+        env=top_level_make_env(JAVA_HOME=str(java_home)),
         capture_output=True,
         text=True,
         timeout=120,
