@@ -82,6 +82,31 @@ def test_the_readme_stays_a_front_door() -> None:
     assert len(page("README.md").splitlines()) <= README_MAX_LINES
 
 
+def table_rows_out_of_shape(text: str) -> list[str]:
+    """Rows of a Markdown table with another number of cells than its header (an unescaped `|` in a cell)."""
+    wrong, header = [], None
+    for line in prose(text).splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line.strip())) - 2
+        if header is None:
+            header = cells
+        elif cells != header:
+            wrong.append(line)
+    return wrong
+
+
+@pytest.mark.parametrize("name", page_names())
+def test_every_table_row_has_the_cells_of_its_header(name: str) -> None:
+    assert table_rows_out_of_shape(page(name)) == []
+
+
+def test_the_table_check_sees_a_pipe_in_a_cell() -> None:
+    table = "| a | b |\n|---|---|\n| `x \\| y` | z |\n| `x | y` | z |\n\ntext\n| c |\n|---|\n"
+    assert table_rows_out_of_shape(table) == ["| `x | y` | z |"]
+
+
 def test_the_link_check_follows_githubs_anchor_rules(tmp_path: Path) -> None:
     assert slug("Configuration (CDK context, `-c key=value`)") == "configuration-cdk-context--c-keyvalue"
     assert slug("Forking: CI/CD on GitHub Actions") == "forking-cicd-on-github-actions"
