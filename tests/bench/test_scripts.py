@@ -1,6 +1,6 @@
 """The benchmark scripts still run end to end (on a few photos, tiny images) and print their JSON line.
 
-No timing is asserted: the figures only mean something on the full data (see the README).
+No timing is asserted: the figures only mean something on the full data (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_quality_script_reports_held_out_accuracy_and_keeps_the_run(few_photos, 
 
 
 def test_incremental_benchmark_joins_without_the_driver_holding_the_features():
-    """The join alone (the runs' part starts six jobs: measured in the README, not here)."""
+    """The join alone (the runs' part starts six jobs: measured in docs/performance.md, not here)."""
     result = last_json([sys.executable, "bench/incremental.py", "--skip-runs", "--join-rows", "300"])
     (row,) = result["rows"]
     assert (row["rows"], row["to_embed"], row["reused"]) == (300, 30, 270)

@@ -1,4 +1,4 @@
-"""`cdk synth` through the pinned CLI, exactly as infra/README.md documents it."""
+"""`cdk synth` through the pinned CLI, exactly as docs/development.md (Offline verification) documents it."""
 
 from __future__ import annotations
 

@@ -201,9 +201,10 @@ def test_cdk_and_cli_keys_pass(key: str) -> None:
     assert config_from(**{key: "x"}) == AppConfig()
 
 
-def test_the_readme_configuration_table_lists_exactly_the_settings() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    table = readme.split("#### Configuration", 1)[1].split("\n#", 1)[0]
+def test_the_docs_configuration_table_lists_exactly_the_settings() -> None:
+    from tests.docs_text import page, section
+
+    table = section(page("docs/aws.md"), "## Configuration")
     first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     assert sorted(re.findall(r"`([a-z_]+)`", "".join(first_cells))) == sorted(SETTINGS)
 

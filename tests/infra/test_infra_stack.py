@@ -306,11 +306,13 @@ def test_every_function_may_write_its_own_log_group_only(synthesized) -> None:
     assert not [rule for _, rule in acknowledgments(synthesized.assembly_dir) if rule.startswith("AwsSolutions-IAM4")]
 
 
-def test_the_readme_names_the_one_allow_of_every_action() -> None:
-    """The Security table's claim about `*` actions must name the key policy's account statement,
-    which the KMS template has (the claim used to hold for the SSE-S3 template only)."""
-    readme = (REPO_ROOT / "README.md").read_text()
-    table = readme[readme.index("### Security") : readme.index("**Encryption.**")]
+def test_the_docs_name_the_one_allow_of_every_action() -> None:
+    """The Security table's claim about `*` actions (docs/security.md) must name the key policy's account
+    statement, which the KMS template has (the claim used to hold for the SSE-S3 template only)."""
+    from tests.docs_text import page, section
+
+    text = section(page("docs/security.md"), "## Security")
+    table = text[: text.index("**Encryption.**")]
     rows = [row for row in table.splitlines() if "allows `*`" in row or "on `*` actions" in row]
     assert rows
     for row in rows:

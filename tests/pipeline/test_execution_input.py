@@ -22,7 +22,7 @@ from pipeline.execution_input import (
 )
 from pipeline.job import RunConfig
 from pipeline.job import validate as validate_job
-from tests.conftest import REPO
+from tests.docs_text import page
 
 PLACES = Places("photos", "results")
 MODEL = "s3://artifacts/weights/model.weights.h5"
@@ -111,9 +111,8 @@ def test_the_size_range_is_the_jobs() -> None:
             validate_job(RunConfig(input="in", output="out", image_size=size))
 
 
-def test_the_readme_table_is_the_contract() -> None:
-    readme = (REPO / "README.md").read_text()
-    assert markdown_table() in readme
+def test_the_docs_table_is_the_contract() -> None:
+    assert markdown_table() in page("docs/aws-runs.md")
     for name in FIELD_NAMES:
         assert f"| `{name}` |" in markdown_table()
 
