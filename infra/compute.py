@@ -19,7 +19,7 @@ from infra.artifact_uploads import ArtifactUploads
 from infra.config import PYTHON_VERSION, REPO_ROOT, SKIP_BUNDLING, AppConfig, refuse
 from infra.nag import acknowledge, acknowledge_role_policy
 from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
-from pipeline.versions import EMR_RELEASE
+from pipeline.contract.versions import EMR_RELEASE
 
 EMR_SERVICE = "emr-serverless.amazonaws.com"
 PYTHON_ENV_DIR = Path(__file__).parent / "docker" / "python_env"

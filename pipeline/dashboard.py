@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 from urllib.parse import quote
 
-from pipeline.prices import Billed, api_field, billed
+from pipeline.contract.prices import Billed, api_field, billed
 
 PAGE = "index.html"
 RUN_FILES = ("report.json", "report.html", "job_run.json")
@@ -251,7 +251,7 @@ def _row(run: RunRow) -> str:
     usage = cost = ""
     if run.billed is not None:
         usage = f"{run.billed.vcpu_hours:.2f} vCPU-h<br>{run.billed.memory_gb_hours:.2f} GB-h"
-        title = html.escape(f"{run.billed.priced_as} prices, pipeline/prices.py", quote=True)
+        title = html.escape(f"{run.billed.priced_as} prices, pipeline/contract/prices.py", quote=True)
         cost = f'<span title="{title}">${run.billed.usd:.2f}</span>' if run.billed.usd is not None else "?"
     when = html.escape(run.started.replace("T", " ").replace("+00:00", " UTC")) if run.started else ""
     kind = "" if run.command == "run" else f' <span class="tag">{html.escape(run.command)}</span>'
@@ -332,7 +332,7 @@ def render(found: Found, source: str) -> str:
 <p class="meta">{html.escape(source)}, generated {generated}.{total}
 Accuracy: the run's classifier on each set it was not fitted on; for a run without such a set, its
 cross-validated accuracy on the set it was fitted on, labelled as such. Billed and cost: EMR Serverless's own
-figures (the run's job_run.json, written by the stack's state machine) at pipeline/prices.py's rates; runs made
+figures (the run's job_run.json, written by the stack's state machine) at pipeline/contract/prices.py's rates; runs made
 elsewhere have none.</p>
 <table><thead><tr>{header}</tr></thead>
 <tbody>

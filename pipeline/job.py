@@ -19,8 +19,9 @@ from pyspark.sql import functions as F
 from pipeline import s3, storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
 from pipeline.cluster import Placement
+from pipeline.contract.execution_input import new_run_id
+from pipeline.contract.provenance import running_code, running_environment
 from pipeline.csv_output import write_csv
-from pipeline.execution_input import new_run_id
 from pipeline.model import (
     ENGINES,
     FEATURE_DIM,
@@ -39,7 +40,6 @@ from pipeline.model import (
     tflite_payload,
 )
 from pipeline.progress import Console
-from pipeline.provenance import running_code, running_environment
 from pipeline.read import InputError, named_sets
 from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json

@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from pipeline.execution_input import IMAGE_SIZE_RANGE
+from pipeline.contract.execution_input import IMAGE_SIZE_RANGE
 
 FEATURE_DIM = 1280
 IMAGENET = "imagenet"

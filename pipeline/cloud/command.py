@@ -17,9 +17,9 @@ from pipeline.cloud import jobs, runs
 from pipeline.cloud.errors import CloudError, Exit, from_aws
 from pipeline.cloud.follow import POLL_SECONDS, TAIL_LINES, print_logs, wait
 from pipeline.cloud.stack import Stack, connect, s3_uri, split_s3_uri
-from pipeline.deployment import DEFAULT_REGION, STACK_NAME
-from pipeline.execution_input import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
-from pipeline.prices import api_field
+from pipeline.contract.deployment import DEFAULT_REGION, STACK_NAME
+from pipeline.contract.execution_input import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
+from pipeline.contract.prices import api_field
 
 
 def aws_options(stack: bool = True) -> argparse.ArgumentParser:

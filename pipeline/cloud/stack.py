@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.cloud.errors import CloudError, Exit, bad_parameters, from_aws
-from pipeline.deployment import region_refusal
+from pipeline.contract.deployment import region_refusal
 
 MAX_ATTEMPTS = 10
 """Attempts per call (botocore standard mode: backoff up to 20 s between attempts)."""

@@ -10,8 +10,8 @@ from aws_cdk import Stack
 from infra.artifact_uploads import ArtifactUploads
 from infra.packaging import Packaging, _bundle_job, _bundle_model, model_stem
 from infra.storage import Storage
+from pipeline.contract.provenance import package_files, source_digest, zipped_package_files
 from pipeline.model import preprocessing_from_sidecar, tflite_payload
-from pipeline.provenance import package_files, source_digest, zipped_package_files
 
 HASH = "[0-9a-f]{64}"
 

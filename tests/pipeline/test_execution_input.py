@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline.execution_input import (
+from pipeline.contract.execution_input import (
     FIELD_NAMES,
     IMAGE_SIZE_RANGE,
     MAX_COMMENT,

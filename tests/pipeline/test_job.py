@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
+from pipeline.contract.provenance import package_files, source_digest
 from pipeline.images import EMPTY_FILE
-from pipeline.provenance import package_files, source_digest
 from pipeline.reduce import choose_k
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo

@@ -1,4 +1,4 @@
-"""The execution-input contract (pipeline/execution_input.py) rendered as Step Functions states.
+"""The execution-input contract (pipeline/contract/execution_input.py) rendered as Step Functions states.
 
 The states check an execution's input before anything starts, in the very order of
 `execution_input.validate`, so that a client and the state machine refuse the same
@@ -8,7 +8,7 @@ Lambda, no cost, and runnable by moto in the tests.
 
 from __future__ import annotations
 
-from pipeline.execution_input import (
+from pipeline.contract.execution_input import (
     ARGUMENT_ORDER,
     BY_NAME,
     COMMANDS,
@@ -24,7 +24,7 @@ from pipeline.execution_input import (
     refused_field,
     unknown_field,
 )
-from pipeline.execution_input_rules import Rule
+from pipeline.contract.execution_input_rules import Rule
 
 
 def _fail(cause: str) -> dict:

@@ -1,6 +1,6 @@
 """The rules of the execution input's fields, each as Python and as a Step Functions Choice condition.
 
-pipeline/execution_input.py puts them together into fields; execution_input_asl.py renders
+pipeline/contract/execution_input.py puts them together into fields; execution_input_asl.py renders
 their conditions. A rule's text is a format string (`{input}`, `{runs}`: the allowed prefixes).
 """
 

@@ -52,8 +52,8 @@ class Billed:
         if self.storage_gb_hours:
             usage += f", {self.storage_gb_hours:.3f} storage GB-hours (not priced)"
         if self.usd is None:
-            return f"{usage}; no price known for {self.priced_as} (pipeline/prices.py)"
-        return f"{usage}: about ${self.usd:.2f} at {self.priced_as} prices (pipeline/prices.py)"
+            return f"{usage}; no price known for {self.priced_as} (pipeline/contract/prices.py)"
+        return f"{usage}: about ${self.usd:.2f} at {self.priced_as} prices (pipeline/contract/prices.py)"
 
 
 def billed(job_run: dict[str, Any], region: str | None = None, architecture: str = "X86_64") -> Billed | None:

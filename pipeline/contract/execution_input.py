@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from pipeline.execution_input_rules import LIST_SEPARATOR as LIST_SEPARATOR
-from pipeline.execution_input_rules import RUNS_PREFIX as RUNS_PREFIX
-from pipeline.execution_input_rules import (
+from pipeline.contract.execution_input_rules import LIST_SEPARATOR as LIST_SEPARATOR
+from pipeline.contract.execution_input_rules import RUNS_PREFIX as RUNS_PREFIX
+from pipeline.contract.execution_input_rules import (
     Places,
     Rule,
     at_most,

@@ -44,7 +44,7 @@ def source_digest(files: Iterable[tuple[str, bytes]]) -> str:
 
 def running_code() -> dict[str, Any]:
     """The digest of the `pipeline` package this process imported (a folder locally, a zip on EMR)."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parents[1]  # this file is <package>/contract/provenance.py
     archive = package_dir.parent
     files = list(zipped_package_files(archive) if zipfile.is_zipfile(archive) else package_files(package_dir))
     return {"sha256": source_digest(files), "files": len(files), "loaded_from": str(archive)}
