@@ -71,7 +71,7 @@ def start_s3(spark) -> tuple[object, str]:
     """moto's server on a free port; the driver and the workers pointed at it, a bucket made."""
     from moto.server import ThreadedMotoServer
 
-    from pipeline import s3
+    from pipeline.storage import s3
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -98,8 +98,8 @@ def main() -> None:
     options.add_argument("--s3", action="store_true", help="also write to moto's S3 server (multipart upload-copy)")
     args = options.parse_args()
     os.environ.setdefault("PIPELINE_SPARK_MASTER", "local[*]")
-    from pipeline import s3
     from pipeline.spark import create_session
+    from pipeline.storage import s3
 
     spark = create_session("bench-csv")
     k = args.components

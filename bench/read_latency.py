@@ -109,7 +109,7 @@ def upload(folder: Path) -> None:
     """The photos under `folder` into the stand-in, under `photos/`, 16 at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline import s3
+    from pipeline.storage import s3
 
     client = s3.client(16)
     client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})

@@ -230,7 +230,7 @@ class Compute(Construct):
             "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": ENV_PYTHON,
             "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
-            # The stack's region, for the job's boto3 clients (pipeline/s3.py), rather than whatever EMR sets.
+            # The stack's region, for the job's boto3 clients (pipeline/storage/s3.py), rather than whatever EMR sets.
             "spark.emr-serverless.driverEnv.AWS_REGION": Stack.of(self).region,
             "spark.executorEnv.AWS_REGION": Stack.of(self).region,
             "spark.submit.pyFiles": py_files,

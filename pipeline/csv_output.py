@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from pyspark.sql import DataFrame
 
-from pipeline import s3, storage
+from pipeline.storage import files, s3
 
 MIB = 1 << 20
 PART_BYTES = 16 * MIB
@@ -118,7 +118,7 @@ def _staging(destination: str, attempt: int) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="csv-part-") as folder:
             yield os.path.join(folder, "part.csv")
         return
-    staging = f"{storage.local_path(destination)}.attempt-{attempt}"
+    staging = f"{files.local_path(destination)}.attempt-{attempt}"
     try:
         yield staging
     finally:
@@ -131,7 +131,7 @@ def _publish(staging: str, destination: str) -> None:
         bucket, key = s3.split(destination)
         s3.client().upload_file(staging, bucket, key, ExtraArgs={"ContentType": CONTENT_TYPE})
     else:
-        os.replace(staging, storage.local_path(destination))
+        os.replace(staging, files.local_path(destination))
 
 
 def write_part(batches: Iterable[pa.RecordBatch], k: int, destination: str, index: int, attempt: int = 0) -> Part:
@@ -146,7 +146,7 @@ def write_part(batches: Iterable[pa.RecordBatch], k: int, destination: str, inde
 
 
 def part_uri(parts_dir: str, index: int) -> str:
-    return storage.join(parts_dir, f"part-{index:05d}.csv")
+    return files.join(parts_dir, f"part-{index:05d}.csv")
 
 
 def _write_task_part(batches: Iterator[pa.RecordBatch], k: int, target: str, parts_dir: str | None):
@@ -165,7 +165,7 @@ def write_csv(frame: DataFrame, k: int, target: str, part_bytes: int = PART_BYTE
 
     Returns what was written: rows, bytes, parts and the bytes that passed through the driver.
     """
-    if not (storage.is_local(target) or s3.is_s3(target)):
+    if not (files.is_local(target) or s3.is_s3(target)):
         raise ValueError(f"CSV output must be a local path or s3://, got {target}")
     partitions = frame.rdd.getNumPartitions()
     parts = estimated_parts(frame.count(), k, partitions, part_bytes) if partitions else 1
@@ -173,8 +173,8 @@ def write_csv(frame: DataFrame, k: int, target: str, part_bytes: int = PART_BYTE
     if parts < partitions:
         rows = rows.coalesce(parts)
     parts_dir = None if parts == 1 else f"{target}.parts"
-    if parts_dir is not None and storage.is_local(parts_dir):
-        os.makedirs(storage.local_path(parts_dir), exist_ok=True)
+    if parts_dir is not None and files.is_local(parts_dir):
+        os.makedirs(files.local_path(parts_dir), exist_ok=True)
     body = functools.partial(_write_task_part, k=k, target=target, parts_dir=parts_dir)
     written = sorted(Part(**row.asDict()) for row in rows.mapInArrow(body, RESULT_SCHEMA).collect())
     if not written:  # a frame without partitions (no photo of the set was readable): the header alone
@@ -197,12 +197,12 @@ def assemble(parts: Sequence[Part], target: str) -> int:
     """Join the parts, in order, into `target`; returns the bytes that passed through this process."""
     if s3.is_s3(target):
         return _assemble_s3(parts, target)
-    staging = f"{storage.local_path(target)}.assembling"
+    staging = f"{files.local_path(target)}.assembling"
     with open(staging, "wb", buffering=0) as out:
         for part in parts:
-            with open(storage.local_path(part.uri), "rb", buffering=0) as source:
+            with open(files.local_path(part.uri), "rb", buffering=0) as source:
                 _append(source, out)
-    os.replace(staging, storage.local_path(target))
+    os.replace(staging, files.local_path(target))
     return 0
 
 
@@ -316,7 +316,7 @@ def _assemble_s3(parts: Sequence[Part], target: str) -> int:
 
 def _remove_parts(parts: Sequence[Part], parts_dir: str) -> None:
     if not s3.is_s3(parts_dir):
-        shutil.rmtree(storage.local_path(parts_dir))
+        shutil.rmtree(files.local_path(parts_dir))
         return
     client = s3.client()
     bucket, _ = s3.split(parts_dir)

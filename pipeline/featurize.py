@@ -2,7 +2,7 @@
 
 One iterator pandas UDF per partition over (path, size) rows: the worker takes the model from a
 module-level cache (built once per Python worker from the broadcast payload), reads the task's
-photos ahead in threads (pipeline/fetch.py: bounded in bytes), decodes each as it arrives and
+photos ahead in threads (pipeline/storage/fetch.py: bounded in bytes), decodes each as it arrives and
 embeds them in frames bounded by their decoded pixels. Fusing decoding and inference avoids
 materialising decoded pixels between stages (2x faster, far less memory); reading in Python
 rather than through Spark's binaryFile source lets the reads of a task overlap (binaryFile reads
@@ -23,9 +23,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 
-from pipeline.fetch import Read, read_ahead
 from pipeline.images import UnreadableImage, decode_image
 from pipeline.model import Embedder, ModelPayload, build_embedder
+from pipeline.storage.fetch import Read, read_ahead
 
 FEATURIZED_SCHEMA = "features array<float>, error string"
 MAX_ROWS = 256

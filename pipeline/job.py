@@ -16,7 +16,6 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline import s3, storage
 from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
 from pipeline.cluster import Placement
 from pipeline.contract.execution_input import new_run_id
@@ -45,6 +44,7 @@ from pipeline.reduce import fit_pca, project
 from pipeline.report import files_written, render_html, render_plots, to_json
 from pipeline.reuse import RECIPE_KEY, open_earlier, recipe
 from pipeline.sets import featurize_sets, open_sets
+from pipeline.storage import files, s3
 
 DEFAULT_IMAGE_SIZE = 224
 FIT_SET = "train"
@@ -98,10 +98,10 @@ def validate(config: RunConfig) -> None:
 
 def check_local_output(output: str) -> None:
     """Fail fast on a local output that cannot be written (S3 is checked on first write)."""
-    uri = storage.to_uri(output)
-    if not storage.is_local(uri):
+    uri = files.to_uri(output)
+    if not files.is_local(uri):
         return
-    path = storage.local_path(uri)
+    path = files.local_path(uri)
     while not os.path.exists(path):
         path = os.path.dirname(path)
     if not os.path.isdir(path) or not os.access(path, os.W_OK):
@@ -125,34 +125,34 @@ def load_driver_payload(spark: SparkSession, config: RunConfig) -> ModelPayload:
                 f"{error} (Keras downloads the ImageNet weights once to ~/.keras; without internet give a weights "
                 f"file: {os.environ.get(WEIGHTS_OPTION_ENV, '--weights FILE')})"
             ) from None
-    uri = storage.to_uri(config.weights)
-    if not storage.exists(spark, uri):
+    uri = files.to_uri(config.weights)
+    if not files.exists(spark, uri):
         raise WeightsError(f"weights file not found: {config.weights}")
     preprocessing = config.preprocessing or preprocessing_from_sidecar(
-        storage.read_text_if_exists(spark, storage.to_uri(sidecar_path(config.weights))), config.weights
+        files.read_text_if_exists(spark, files.to_uri(sidecar_path(config.weights))), config.weights
     )
-    if storage.is_local(uri):
-        return load(storage.local_path(uri), preprocessing=preprocessing)
+    if files.is_local(uri):
+        return load(files.local_path(uri), preprocessing=preprocessing)
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, os.path.basename(uri))
-        storage.copy_to_local(spark, uri, local)
+        files.copy_to_local(spark, uri, local)
         return load(local, preprocessing=preprocessing)
 
 
 def _read_tflite_file(spark: SparkSession, config: RunConfig) -> ModelPayload:
-    uri = storage.to_uri(config.weights)
-    if not storage.exists(spark, uri):
+    uri = files.to_uri(config.weights)
+    if not files.exists(spark, uri):
         raise WeightsError(f"model file not found: {config.weights}")
-    sidecar = storage.read_text_if_exists(spark, storage.to_uri(sidecar_path(config.weights)))
+    sidecar = files.read_text_if_exists(spark, files.to_uri(sidecar_path(config.weights)))
     preprocessing = config.preprocessing or preprocessing_from_sidecar(sidecar, config.weights)
-    return tflite_payload(storage.read_bytes(spark, uri), config.image_size, preprocessing, sidecar, config.weights)
+    return tflite_payload(files.read_bytes(spark, uri), config.image_size, preprocessing, sidecar, config.weights)
 
 
 def _write_projection(spark: SparkSession, projected: DataFrame, k: int, run_dir: str, name: str) -> dict[str, Any]:
     """pca_<name>.parquet, then pca_<name>.csv from it (written by every task, see csv_output)."""
-    parquet = storage.join(run_dir, f"pca_{name}.parquet")
+    parquet = files.join(run_dir, f"pca_{name}.parquet")
     projected.write.parquet(parquet)
-    return write_csv(spark.read.parquet(parquet), k, storage.join(run_dir, f"pca_{name}.csv"))
+    return write_csv(spark.read.parquet(parquet), k, files.join(run_dir, f"pca_{name}.csv"))
 
 
 def versions() -> dict[str, str]:
@@ -165,17 +165,17 @@ def versions() -> dict[str, str]:
 
 
 def _claim_run_dir(spark: SparkSession, output: str, run_id: str) -> str:
-    run_dir = storage.join(storage.to_uri(output), run_id)
-    if not (storage.is_local(run_dir) or s3.is_s3(run_dir)):
+    run_dir = files.join(files.to_uri(output), run_id)
+    if not (files.is_local(run_dir) or s3.is_s3(run_dir)):
         raise OutputError(f"output must be a local folder or s3://, got {output}")
-    if storage.exists(spark, run_dir):
+    if files.exists(spark, run_dir):
         raise OutputError(f"run {run_dir} already exists: a run is never overwritten, choose another --run-id")
     return run_dir
 
 
 def _create_run_dir(spark: SparkSession, run_dir: str, output: str) -> None:
     try:
-        storage.make_dirs(spark, run_dir)
+        files.make_dirs(spark, run_dir)
     except Exception as error:  # Py4J wraps the Java IOException
         raise OutputError(f"cannot write to output {output}: {str(error).splitlines()[0]}") from None
 
@@ -197,7 +197,7 @@ def _project_sets(
 
 
 def _pca_rows(spark: SparkSession, run_dir: str, name: str, limit: int | None = None) -> tuple[np.ndarray, list[str]]:
-    frame = spark.read.parquet(storage.join(run_dir, f"pca_{name}.parquet")).select("pca", "label")
+    frame = spark.read.parquet(files.join(run_dir, f"pca_{name}.parquet")).select("pca", "label")
     if limit is not None:
         frame = frame.orderBy(F.rand(seed=0)).limit(limit)
     rows = frame.collect()
@@ -246,20 +246,20 @@ def _finish(spark: SparkSession, run_dir: str, report: dict[str, Any], plot_set:
     """Write report.html, report.json and, last, _SUCCESS."""
     with console.stage("report"):
         points = (
-            spark.read.parquet(storage.join(run_dir, f"pca_{plot_set}.parquet"))
+            spark.read.parquet(files.join(run_dir, f"pca_{plot_set}.parquet"))
             .select("label", F.col("pca")[0].alias("pc_1"), F.col("pca")[min(1, report["pca"]["k"] - 1)].alias("pc_2"))
             .orderBy(F.rand(seed=0))
             .limit(PROJECTION_POINTS)
             .toPandas()
         )
         plots = render_plots(report, points)
-        report["files_written"] = files_written(storage.list_files(spark, run_dir))
+        report["files_written"] = files_written(files.list_files(spark, run_dir))
     started = datetime.fromisoformat(report["started_at"])
     report["timings_s"] = dict(console.timings, total=round((datetime.now(timezone.utc) - started).total_seconds(), 3))
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    storage.write_bytes(spark, storage.join(run_dir, "report.html"), render_html(report, plots, plot_set))
-    storage.write_bytes(spark, storage.join(run_dir, "report.json"), to_json(report))
-    storage.write_bytes(spark, storage.join(run_dir, "_SUCCESS"), b"")
+    files.write_bytes(spark, files.join(run_dir, "report.html"), render_html(report, plots, plot_set))
+    files.write_bytes(spark, files.join(run_dir, "report.json"), to_json(report))
+    files.write_bytes(spark, files.join(run_dir, "_SUCCESS"), b"")
     return report
 
 
@@ -286,7 +286,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
     with console.stage("fit PCA"), placement.step("fit PCA"):
         variance = config.variance if config.components is None else None
         fit = fit_pca(spark.read.parquet(features[FIT_SET]), variance, config.components)
-        fit.model.save(storage.join(run_dir, "pca_model"))
+        fit.model.save(files.join(run_dir, "pca_model"))
     console.say(f"  k = {fit.k} components explain {sum(fit.explained_variance):.1%} of the variance")
     _project_sets(spark, fit.model, fit.k, features, run_dir, console, counts, placement)
 
@@ -299,7 +299,7 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
             else None
         )
         if classifier is not None:
-            storage.write_bytes(spark, storage.join(run_dir, "classifier.json"), classifier.to_json())
+            files.write_bytes(spark, files.join(run_dir, "classifier.json"), classifier.to_json())
             accuracies, matrices = _evaluate(spark, classifier, run_dir, [name for name in features if name != FIT_SET])
             accuracies[FIT_SET] = classifier.accuracy(pca, labels)
     if classifier is not None:
@@ -307,8 +307,8 @@ def run(spark: SparkSession, config: RunConfig, console: Console) -> dict[str, A
             cross_validation = cross_validate(pca, labels)
         classifier_info = summary(accuracies, matrices, FIT_SET, accuracies[FIT_SET], cross_validation)
     model_info = _model_report(model, config.weights, featurized.builds)
-    storage.write_bytes(spark, storage.join(run_dir, "feature_model", model_file(model)), model.blob)
-    storage.write_bytes(spark, storage.join(run_dir, "feature_model", "model.json"), to_json(model_info))
+    files.write_bytes(spark, files.join(run_dir, "feature_model", model_file(model)), model.blob)
+    files.write_bytes(spark, files.join(run_dir, "feature_model", "model.json"), to_json(model_info))
     report = {
         "command": "run",
         "run_id": config.run_id,
@@ -348,18 +348,18 @@ class FinishedRun:
 
 
 def load_run(spark: SparkSession, run: str) -> FinishedRun:
-    uri = storage.to_uri(run)
-    if not storage.exists(spark, storage.join(uri, "_SUCCESS")):
-        raise InputError(storage.not_a_finished_run(run, storage.exists(spark, uri)))
-    report = json.loads(storage.read_bytes(spark, storage.join(uri, "report.json")))
+    uri = files.to_uri(run)
+    if not files.exists(spark, files.join(uri, "_SUCCESS")):
+        raise InputError(files.not_a_finished_run(run, files.exists(spark, uri)))
+    report = json.loads(files.read_bytes(spark, files.join(uri, "report.json")))
     info = report["model"]
-    blob = storage.read_bytes(spark, storage.join(uri, info["file"]))
-    classifier_json = storage.read_text_if_exists(spark, storage.join(uri, "classifier.json"))
+    blob = files.read_bytes(spark, files.join(uri, info["file"]))
+    classifier_json = files.read_text_if_exists(spark, files.join(uri, "classifier.json"))
     return FinishedRun(
         uri=uri,
         report=report,
         model=ModelPayload(info["engine"], info["image_size"], info["preprocessing"], blob),
-        pca=PipelineModel.load(storage.join(uri, "pca_model")),
+        pca=PipelineModel.load(files.join(uri, "pca_model")),
         classifier=Classifier.from_json(classifier_json) if classifier_json else None,
     )
 
@@ -407,7 +407,7 @@ def transform(spark: SparkSession, config: TransformConfig, console: Console) ->
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": asdict(config),
         "versions": versions(),
-        "artifacts": _artifacts(spark, storage.join(source.uri, source.report["model"]["file"]), source.model),
+        "artifacts": _artifacts(spark, files.join(source.uri, source.report["model"]["file"]), source.model),
         "model": dict(source.report["model"], builds_on_workers=featurized.builds),
         RECIPE_KEY: recipe(source.model),
         "sets": counts,

@@ -3,7 +3,7 @@
 The run is loaded once (its TF Lite or Keras embedder, PCA numbers and classifier);
 each photo then costs one decode and one model call. Features are computed exactly as
 the job computes them: same decoding, preprocessing and model file. A folder stands for
-the photos the job would read in it (pipeline/listing.py: at any depth, other files
+the photos the job would read in it (pipeline/storage/listing.py: at any depth, other files
 ignored), label folders or not: predict needs no label.
 """
 
@@ -19,10 +19,10 @@ import numpy as np
 
 from pipeline.classify import Classifier
 from pipeline.images import UnreadableImage, decode_image
-from pipeline.listing import NO_LABEL, list_local
 from pipeline.model import Embedder, ModelPayload, build_embedder
 from pipeline.read import InputError
-from pipeline.storage import not_a_finished_run
+from pipeline.storage.files import not_a_finished_run
+from pipeline.storage.listing import NO_LABEL, list_local
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Finding the photos of an input folder (`<root>/<Label>/.../<photo>`) and handing them to Spark.
 
-The listing is made once, in bulk, on the driver (pipeline/listing.py), and only the photos'
+The listing is made once, in bulk, on the driver (pipeline/storage/listing.py), and only the photos'
 (path, size, version, label) go to Spark, as a small DataFrame cut into the tasks planned for the cluster;
-the workers read the files themselves (pipeline/fetch.py). Spark's binaryFile source did both
+the workers read the files themselves (pipeline/storage/fetch.py). Spark's binaryFile source did both
 before: its listing dropped names starting with `_` or `.`, and turning it into Python cost one
 Py4J round trip per path (10-19 s per 100,000 paths).
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline import s3, storage
-from pipeline.listing import Listing, list_local, list_s3
+from pipeline.storage import files, s3
+from pipeline.storage.listing import Listing, list_local, list_s3
 
 PHOTO_SCHEMA = "path string, size long, version string, label string"
 
@@ -51,9 +51,9 @@ class PhotoSet:
 
 def open_photo_set(name: str, path: str) -> PhotoSet:
     """List every file under `path` (local or s3://); refuses an input without a photo to read."""
-    uri = storage.to_uri(path)
-    if storage.is_local(uri):
-        folder = storage.local_path(uri)
+    uri = files.to_uri(path)
+    if files.is_local(uri):
+        folder = files.local_path(uri)
         if not os.path.exists(folder):
             raise InputError(f"input path not found: {path}")
         if not os.path.isdir(folder):

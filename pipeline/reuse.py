@@ -1,7 +1,7 @@
 """Reusing an earlier run's features: a photo unchanged since that run is neither read nor embedded again.
 
 A photo is the same photo when its path, size and version match: the version comes from the
-listing the job makes anyway (pipeline/listing.py: the modification time in nanoseconds locally, the
+listing the job makes anyway (pipeline/storage/listing.py: the modification time in nanoseconds locally, the
 ETag on S3), so deciding costs no read and no request. Each features file keeps the size and
 version of every photo it was made from, and each report says how its features were made
 (`features_recipe`: the model's sha256, image size, preprocessing, the Pillow version and a digest of
@@ -20,9 +20,10 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline import images, s3, storage
+from pipeline import images
 from pipeline.model import ModelPayload, installed_version
 from pipeline.read import InputError
+from pipeline.storage import files, s3
 
 RECIPE_KEY = "features_recipe"
 """Where report.json says how its features were made."""
@@ -80,12 +81,12 @@ def open_earlier(spark: SparkSession, run: str, made: dict[str, Any]) -> Earlier
 
     Reads only report.json: it is called before Spark starts any work.
     """
-    uri = storage.to_uri(run).rstrip("/")
-    if not (storage.is_local(uri) or s3.is_s3(uri)):
+    uri = files.to_uri(run).rstrip("/")
+    if not (files.is_local(uri) or s3.is_s3(uri)):
         raise InputError(f"--reuse must be a run folder, local or s3://, got {run}")
-    if not storage.exists(spark, storage.join(uri, "_SUCCESS")):
-        raise InputError(f"--reuse: {storage.not_a_finished_run(run, storage.exists(spark, uri))}")
-    report = json.loads(storage.read_bytes(spark, storage.join(uri, "report.json")))
+    if not files.exists(spark, files.join(uri, "_SUCCESS")):
+        raise InputError(f"--reuse: {files.not_a_finished_run(run, files.exists(spark, uri))}")
+    report = json.loads(files.read_bytes(spark, files.join(uri, "report.json")))
     earlier = report.get(RECIPE_KEY)
     if earlier is None:
         raise InputError(
@@ -95,8 +96,8 @@ def open_earlier(spark: SparkSession, run: str, made: dict[str, Any]) -> Earlier
     changed = differences(earlier, made)
     if changed:
         raise InputError(f"--reuse {run}: its features were made differently: {'; '.join(changed)}")
-    sets = {name: storage.join(uri, f"features_{name}.parquet") for name in report["sets"]}
-    missing = [features.rsplit("/", 1)[-1] for features in sets.values() if not storage.exists(spark, features)]
+    sets = {name: files.join(uri, f"features_{name}.parquet") for name in report["sets"]}
+    missing = [features.rsplit("/", 1)[-1] for features in sets.values() if not files.exists(spark, features)]
     if missing:
         raise InputError(
             f"--reuse {run}: its {', '.join(missing)} are missing (`cloud results` downloads them only with --all)"

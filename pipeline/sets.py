@@ -1,6 +1,6 @@
 """A run's input sets: listed once, featurized once, every file accounted for.
 
-Each set's folder is listed on the driver (pipeline/read.py, pipeline/listing.py); its photos go
+Each set's folder is listed on the driver (pipeline/read.py, pipeline/storage/listing.py); its photos go
 through the fused feature step (pipeline/featurize.py) once, straight to Parquet; and every file
 found ends in exactly one bucket of the report: featurized, skipped or ignored, with its reason.
 """
@@ -15,13 +15,13 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline import storage
 from pipeline.cluster import Placement, default_partitions
 from pipeline.featurize import WorkerCounters, featurize
 from pipeline.model import ModelPayload
 from pipeline.progress import Console
 from pipeline.read import PhotoSet, open_photo_set, photo_frame, slices
 from pipeline.reuse import FEATURE_COLUMNS, EarlierRun, earlier_features, reused, to_embed
+from pipeline.storage import files
 
 SKIPPED_SHOWN = 10
 """Skipped photos named on the console per set; report.json lists them all."""
@@ -48,7 +48,7 @@ def _featurize_set(
     listing = photos.listing
     run_id = run_dir.rstrip("/").rsplit("/", 1)[-1]
     counters = WorkerCounters.create(spark)
-    target = storage.join(run_dir, f"features_{photos.name}.parquet")
+    target = files.join(run_dir, f"features_{photos.name}.parquet")
     parts, unread = [], listing
     if earlier is not None:
         with console.stage(f"match {photos.name} with {earlier.run_id}"), placement.step(f"match {photos.name}"):

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
-from pipeline import s3
+from pipeline.storage import s3
 
 MISSING_CONNECTOR = ("org.apache.hadoop.fs.UnsupportedFileSystemException", "java.lang.ClassNotFoundException")
 """What Hadoop throws for a scheme it has no FileSystem for: `s3` (no mapping), `s3a` (mapped to a class

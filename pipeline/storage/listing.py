@@ -17,8 +17,8 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pipeline import s3
 from pipeline.images import EMPTY_FILE, ignore_reason
+from pipeline.storage import s3
 
 NO_LABEL = "not in a label folder: photos go in <input>/<Label>/..., the label is that folder's name"
 FOLDER_MARKER = "folder marker (an S3 key ending in /)"

@@ -7,7 +7,7 @@ decodes and runs the model meanwhile) and hands the photos over in the order lis
 read ahead is bounded by bytes, not photos (sizes come from the listing): at most `window_bytes`
 of files read but not yet handed over, or one file when it alone is larger, so that 12-megapixel
 phone photos cost no more memory than thumbnails. Local files are read with `open`, S3 objects
-with the shared boto3 client (pipeline/s3.py: a connection per thread, standard retries, the
+with the shared boto3 client (pipeline/storage/s3.py: a connection per thread, standard retries, the
 job role's credentials on EMR).
 """
 
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from pipeline import s3, storage
+from pipeline.storage import files, s3
 
 MIB = 1 << 20
 READ_THREADS = 16
@@ -35,8 +35,8 @@ Read = tuple[str, bytes | None, str | None]
 
 def read_photo(path: str) -> bytes:
     """The bytes of a photo at `file:/...` or `s3://...`; OSError with the reason if it cannot be read."""
-    if storage.is_local(path):
-        with open(storage.local_path(path), "rb") as file:
+    if files.is_local(path):
+        with open(files.local_path(path), "rb") as file:
             return file.read()
     if s3.is_s3(path):
         return _get_object(*s3.split(path))
