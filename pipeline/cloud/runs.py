@@ -119,7 +119,7 @@ def check_inputs(stack: Stack, args: dict[str, Any]) -> None:
 
 
 def _has_photo(s3, bucket: str, prefix: str) -> bool:
-    from pipeline.images import is_photo
+    from pipeline.storage.photo_names import is_photo
 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         if any(is_photo(item["Key"]) for item in page.get("Contents", [])):

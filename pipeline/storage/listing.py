@@ -4,7 +4,7 @@ Listed in bulk on the driver, without Spark: a local folder is walked with `os.s
 per file, links followed), an S3 prefix with ListObjectsV2 pages, one prefix per label in parallel.
 Nothing is filtered by a hidden-file rule of the listing itself (Hadoop's drops every name starting
 with `_` or `.`, cameras' `_DSC0001.JPG` included): each file found is judged here, by name first
-(`images.ignore_reason`: ignored), then by what it is (a dangling link, a loop, a FIFO...: skipped),
+(`photo_names.ignore_reason`: ignored), then by what it is (a dangling link, a loop, a FIFO...: skipped),
 then by where it is: its label is the first folder below the input, whatever the depth below it, and
 a photo directly in the input folder has none (skipped). An empty file needs no read (skipped).
 """
@@ -17,8 +17,8 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pipeline.images import EMPTY_FILE, ignore_reason
 from pipeline.storage import s3
+from pipeline.storage.photo_names import EMPTY_FILE, ignore_reason
 
 NO_LABEL = "not in a label folder: photos go in <input>/<Label>/..., the label is that folder's name"
 FOLDER_MARKER = "folder marker (an S3 key ending in /)"

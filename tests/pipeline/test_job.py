@@ -16,8 +16,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.contract.provenance import package_files, source_digest
-from pipeline.images import EMPTY_FILE
 from pipeline.reduce import choose_k
+from pipeline.storage.photo_names import EMPTY_FILE
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
 

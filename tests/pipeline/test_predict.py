@@ -12,8 +12,8 @@ import pytest
 
 import pipeline.predict
 from pipeline.cli import main
-from pipeline.images import EMPTY_FILE
 from pipeline.predict import NO_PHOTOS, list_photos
+from pipeline.storage.photo_names import EMPTY_FILE
 
 
 class NamesEveryPhotoKiwi:
