@@ -24,7 +24,7 @@ from infra.log_groups import VALID_RETENTION_DAYS
 # EU_REGIONS is imported here for the code and tests that read it from infra.config.
 from pipeline.contract.deployment import DEFAULT_REGION, EU_REGIONS, region_refusal  # noqa: F401
 from pipeline.contract.execution_input import IMAGE_SIZE_RANGE
-from pipeline.model import sidecar_path
+from pipeline.model.embedder import sidecar_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

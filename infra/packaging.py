@@ -15,7 +15,7 @@ from constructs import Construct
 from infra.artifact_uploads import ArtifactUploads
 from infra.config import IMAGENET, AppConfig, weights_sidecar
 from pipeline.contract.provenance import package_files, source_digest
-from pipeline.model import (
+from pipeline.model.embedder import (
     TFLITE_SUFFIX,
     default_cache_dir,
     installed_version,

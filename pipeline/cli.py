@@ -52,7 +52,7 @@ def client_parser() -> argparse.ArgumentParser:
 
 def parser() -> argparse.ArgumentParser:
     from pipeline.job import DEFAULT_IMAGE_SIZE
-    from pipeline.model import ENGINES, IMAGENET, PREPROCESSING_MODES
+    from pipeline.model.embedder import ENGINES, IMAGENET, PREPROCESSING_MODES
 
     top, commands = _top()
     run = commands.add_parser(
@@ -141,14 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = client_parser().parse_args(argv)
         return args.handler(args)  # pipeline/cloud/command.py, pipeline/dashboard.py
     args = parser().parse_args(argv)
-    from pipeline.model import QUIET_ENV, WeightsError
+    from pipeline.model.embedder import QUIET_ENV, WeightsError
 
     # Set before TensorFlow, the JVM and its Python workers start, which read them from the environment.
     os.environ[QUIET_ENV] = "0" if args.verbose else "1"
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.images import UnreadableImage
     from pipeline.job import OutputError
+    from pipeline.model.decoding import UnreadableImage
     from pipeline.prerequisites import MissingPrerequisite
     from pipeline.read import InputError
 
@@ -196,7 +196,7 @@ def _transform(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import list_photos, predict
+    from pipeline.model.predict import list_photos, predict
 
     photos = list_photos(args.photos)
     failed = 0

@@ -23,8 +23,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 
-from pipeline.images import UnreadableImage, decode_image
-from pipeline.model import Embedder, ModelPayload, build_embedder
+from pipeline.model.decoding import UnreadableImage, decode_image
+from pipeline.model.embedder import Embedder, ModelPayload, build_embedder
 from pipeline.storage.fetch import Read, read_ahead
 
 FEATURIZED_SCHEMA = "features array<float>, error string"

@@ -16,12 +16,12 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline.classify import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
 from pipeline.cluster import Placement
 from pipeline.contract.execution_input import new_run_id
 from pipeline.contract.provenance import running_code, running_environment
 from pipeline.csv_output import write_csv
-from pipeline.model import (
+from pipeline.model.classifier import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
+from pipeline.model.embedder import (
     ENGINES,
     FEATURE_DIM,
     IMAGENET,

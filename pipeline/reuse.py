@@ -20,8 +20,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline import images
-from pipeline.model import ModelPayload, installed_version
+from pipeline.model import decoding
+from pipeline.model.embedder import ModelPayload, installed_version
 from pipeline.read import InputError
 from pipeline.storage import files, s3
 
@@ -36,13 +36,13 @@ RECIPE_NAMES = {
     "image_size": "the image size",
     "preprocessing": "the preprocessing",
     "pillow": "the Pillow version",
-    "decoding": "the decoding code (pipeline/images.py)",
+    "decoding": "the decoding code (pipeline/model/decoding.py)",
 }
 
 
 def decoding_digest() -> str:
     """sha256 of the decoding module's source: a change to how photos become pixels changes the features."""
-    return hashlib.sha256(inspect.getsource(images).encode()).hexdigest()
+    return hashlib.sha256(inspect.getsource(decoding).encode()).hexdigest()
 
 
 def recipe(model: ModelPayload) -> dict[str, Any]:

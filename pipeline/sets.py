@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from pipeline.cluster import Placement, default_partitions
 from pipeline.featurize import WorkerCounters, featurize
-from pipeline.model import ModelPayload
+from pipeline.model.embedder import ModelPayload
 from pipeline.progress import Console
 from pipeline.read import PhotoSet, open_photo_set, photo_frame, slices
 from pipeline.reuse import FEATURE_COLUMNS, EarlierRun, earlier_features, reused, to_embed

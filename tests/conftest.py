@@ -56,7 +56,7 @@ def _made_by(command: list[str], target: Path, timeout: float) -> bool:
 @pytest.fixture(scope="session")
 def weights() -> str:
     """Seeded random MobileNetV2 weights with their sidecar, made in seconds (cached between runs)."""
-    from pipeline.model import installed_version
+    from pipeline.model.embedder import installed_version
 
     target = WEIGHTS_CACHE / f"seeded-keras{installed_version('keras')}.weights.h5"
     if not _made_by([sys.executable, "-m", "tests.make_weights", str(target)], target, timeout=300):

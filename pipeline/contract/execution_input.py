@@ -46,7 +46,7 @@ from pipeline.contract.execution_input_rules import (
 ERROR = "InvalidExecutionInput"
 COMMANDS = ("run", "transform")
 IMAGE_SIZE_RANGE = (32, 1024)
-"""Pixels per side a run may ask for; pipeline/model.py takes the job's own range from here."""
+"""Pixels per side a run may ask for; pipeline/model/embedder.py takes the job's own range from here."""
 DEFAULT_INPUT_PREFIX = "train/"
 MODEL_FLAG = "--weights"
 """The job argument naming the deployed model; its value is not the execution's to choose."""

@@ -1,7 +1,7 @@
 """Which files are photos, judged by name (and an empty file by its size), before any byte is read.
 
 The same rules for the job's listing, `cloud upload` and `cloud smoke`, local or S3; decoding
-(pipeline/images.py) only sees the files these rules let through.
+(pipeline/model/decoding.py) only sees the files these rules let through.
 """
 
 from __future__ import annotations

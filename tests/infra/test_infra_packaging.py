@@ -11,7 +11,7 @@ from infra.artifact_uploads import ArtifactUploads
 from infra.packaging import Packaging, _bundle_job, _bundle_model, model_stem
 from infra.storage import Storage
 from pipeline.contract.provenance import package_files, source_digest, zipped_package_files
-from pipeline.model import preprocessing_from_sidecar, tflite_payload
+from pipeline.model.embedder import preprocessing_from_sidecar, tflite_payload
 
 HASH = "[0-9a-f]{64}"
 

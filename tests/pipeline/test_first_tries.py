@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import job
 from pipeline.cli import parser
-from pipeline.model import IMAGENET, WeightsError
+from pipeline.model.embedder import IMAGENET, WeightsError
 from pipeline.prerequisites import missing_module_problem, python_command
 from tests.conftest import REPO
 

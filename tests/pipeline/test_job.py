@@ -397,7 +397,7 @@ def test_predict_names_the_fruit_with_imagenet_weights(spark, inputs, imagenet_w
 
 
 def test_predict_computes_the_job_features(spark, finished_run):
-    from pipeline.predict import load_predictor
+    from pipeline.model.predict import load_predictor
 
     run_dir, _ = finished_run
     predictor = load_predictor(str(run_dir))
@@ -505,7 +505,7 @@ def test_missing_java_is_one_clear_line(tmp_path):
 
 def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
     """What EMR runs: `--weights X.tflite` with its sidecar, where TensorFlow and Keras cannot be imported."""
-    from pipeline.model import default_cache_dir, load_payload, write_tflite_model
+    from pipeline.model.embedder import default_cache_dir, load_payload, write_tflite_model
 
     model = tmp_path / "model" / "deployed.tflite"
     model.parent.mkdir()

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 
-from pipeline.classify import confusion_matrix
+from pipeline.model.classifier import confusion_matrix
 from pipeline.plots import MAX_STYLED_LABELS
 from pipeline.report import (
     MATRIX_TABLE_LABELS,

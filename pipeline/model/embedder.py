@@ -151,12 +151,12 @@ def convert(keras_model, engine: str) -> bytes:
 
 
 def convert_in_child(weights: str, engine: str) -> bytes:
-    """`convert` of the any-size model, run by `python -m pipeline.convert`, so that the driver never
+    """`convert` of the any-size model, run by `python -m pipeline.model.convert`, so that the driver never
     loads TensorFlow: its ~1 GB is returned before the Spark workers start, and a cached model never needs it."""
     with tempfile.TemporaryDirectory(prefix="fruit-features-") as folder:
         output = Path(folder) / "model.bin"
         child = subprocess.run(
-            [sys.executable, "-m", "pipeline.convert", weights, engine, str(output)],
+            [sys.executable, "-m", "pipeline.model.convert", weights, engine, str(output)],
             env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),  # also a zip under Spark
             capture_output=True,
             text=True,
@@ -169,7 +169,7 @@ def convert_in_child(weights: str, engine: str) -> bytes:
 
 
 CONVERT_USER_ERROR = 2
-"""Exit status of `python -m pipeline.convert` for weights that cannot be used (message on stderr)."""
+"""Exit status of `python -m pipeline.model.convert` for weights that cannot be used (message on stderr)."""
 
 
 def load_payload(

@@ -1,6 +1,6 @@
-"""`python -m pipeline.convert WEIGHTS ENGINE OUTPUT`: the driver's model conversion (any input size).
+"""`python -m pipeline.model.convert WEIGHTS ENGINE OUTPUT`: the driver's model conversion (any input size).
 
-Run as a child process by pipeline.model.convert_in_child, so that TensorFlow and Keras
+Run as a child process by pipeline.model.embedder.convert_in_child, so that TensorFlow and Keras
 live and die here, not in the Spark driver.
 """
 
@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.model import CONVERT_USER_ERROR, WeightsError, build_keras_model, convert
+from pipeline.model.embedder import CONVERT_USER_ERROR, WeightsError, build_keras_model, convert
 
 
 def main(argv: list[str]) -> int:
