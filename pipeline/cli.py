@@ -37,8 +37,8 @@ def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
 
 def _add_client_commands(commands: argparse._SubParsersAction) -> None:
-    from pipeline import dashboard
     from pipeline.cloud import command
+    from pipeline.report import dashboard
 
     command.add_parser(commands)
     dashboard.add_parser(commands)
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in CLIENT_COMMANDS:
         args = client_parser().parse_args(argv)
-        return args.handler(args)  # pipeline/cloud/command.py, pipeline/dashboard.py
+        return args.handler(args)  # pipeline/cloud/command.py, pipeline/report/dashboard.py
     args = parser().parse_args(argv)
     from pipeline.model.embedder import QUIET_ENV, WeightsError
 

@@ -41,7 +41,7 @@ from pipeline.model.embedder import (
 from pipeline.progress import Console
 from pipeline.read import InputError, named_sets
 from pipeline.reduce import fit_pca, project
-from pipeline.report import files_written, render_html, render_plots, to_json
+from pipeline.report.run_report import files_written, render_html, render_plots, to_json
 from pipeline.reuse import RECIPE_KEY, open_earlier, recipe
 from pipeline.sets import featurize_sets, open_sets
 from pipeline.storage import files, s3

@@ -310,7 +310,7 @@ def _smoke(stack: Stack, args: argparse.Namespace) -> int:
 
 
 def _dashboard(stack: Stack, args: argparse.Namespace) -> int:
-    from pipeline import dashboard
+    from pipeline.report import dashboard
 
     source = s3_uri(stack.results_bucket, RUNS_PREFIX)
     out = Path(args.out).expanduser()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.plots import LabelStyle, label_styles, projection_svg, variance_svg
+from pipeline.report.plots import LabelStyle, label_styles, projection_svg, variance_svg
 
 MATRIX_TABLE_LABELS = 30
 """Confusion matrices up to this many labels are drawn as a table; larger ones as their worst cells."""
