@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.table import report  # noqa: E402
 from infra.config import AppConfig  # noqa: E402
-from pipeline.cluster import default_partitions  # noqa: E402
 from pipeline.contract.prices import ARM_DISCOUNT, X86_PRICES, cost_usd, rates  # noqa: E402
+from pipeline.job.cluster import default_partitions  # noqa: E402
 
 DEFAULTS = AppConfig()
 DRIVER_VCPU = DEFAULTS.driver_cores

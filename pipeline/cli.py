@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Sequence
 
-from pipeline.prerequisites import python_command
+from pipeline.job.prerequisites import python_command
 
 
 def _comma_list(value: str) -> list[str]:
@@ -51,7 +51,7 @@ def client_parser() -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    from pipeline.job import DEFAULT_IMAGE_SIZE
+    from pipeline.job.run import DEFAULT_IMAGE_SIZE
     from pipeline.model.embedder import ENGINES, IMAGENET, PREPROCESSING_MODES
 
     top, commands = _top()
@@ -147,10 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ[QUIET_ENV] = "0" if args.verbose else "1"
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.job import OutputError
+    from pipeline.job.photo_rows import InputError
+    from pipeline.job.prerequisites import MissingPrerequisite
+    from pipeline.job.run import OutputError
     from pipeline.model.decoding import UnreadableImage
-    from pipeline.prerequisites import MissingPrerequisite
-    from pipeline.read import InputError
 
     try:
         return {"run": _run, "transform": _transform, "predict": _predict}[args.command](args)
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.job import RunConfig, check_local_output, run, validate
+    from pipeline.job.run import RunConfig, check_local_output, run, validate
 
     options = dict(
         input=args.input,
@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _transform(args: argparse.Namespace) -> int:
-    from pipeline.job import TransformConfig, check_local_output, transform
+    from pipeline.job.run import TransformConfig, check_local_output, transform
 
     inputs = tuple(p for group in args.input for p in group)
     config = TransformConfig(
@@ -210,13 +210,13 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace):
-    from pipeline.spark import create_session
+    from pipeline.job.session import create_session
 
     return create_session(verbose=args.verbose)
 
 
 def _console():
-    from pipeline.progress import Console
+    from pipeline.job.progress import Console
 
     return Console()
 

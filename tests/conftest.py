@@ -98,7 +98,7 @@ def spark(keras_home, tmp_path_factory):
     os.environ.setdefault("PIPELINE_MODEL_CACHE", str(REPO / ".pytest_cache" / "model-cache"))
     os.environ["PIPELINE_SPARK_MASTER"] = "local[2]"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.spark import create_session
+    from pipeline.job.session import create_session
 
     session = create_session("fruit-features-tests")
     worker_env = session.sparkContext.environment  # sent with every Python UDF created from now on

@@ -17,10 +17,10 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from pipeline.job.photo_rows import InputError
 from pipeline.model.classifier import Classifier
 from pipeline.model.decoding import UnreadableImage, decode_image
 from pipeline.model.embedder import Embedder, ModelPayload, build_embedder
-from pipeline.read import InputError
 from pipeline.storage.files import not_a_finished_run
 from pipeline.storage.listing import NO_LABEL, list_local
 

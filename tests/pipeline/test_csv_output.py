@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.csv_output import (
+from pipeline.job.csv_output import (
     S3_MIN_PART,
     Copy,
     Part,

@@ -117,7 +117,7 @@ def test_s3_objects_are_read_concurrently_through_the_real_client(delay_proxy, m
 MEMORY_PROBE = """
 import json, os, sys, threading, time
 import numpy as np
-from pipeline.featurize import featurize_stream, rows_per_frame
+from pipeline.job.featurize import featurize_stream, rows_per_frame
 from pipeline.storage.fetch import read_ahead
 
 def resident():

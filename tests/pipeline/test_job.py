@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.contract.provenance import package_files, source_digest
-from pipeline.reduce import choose_k
+from pipeline.job.pca import choose_k
 from pipeline.storage.photo_names import EMPTY_FILE
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
@@ -542,7 +542,7 @@ def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
 
 def test_transform_outputs_are_named_apart_from_runs():
     from pipeline.cloud.runs import new_run_id as cloud_run_id
-    from pipeline.job import RunConfig, TransformConfig
+    from pipeline.job.run import RunConfig, TransformConfig
 
     run, projected = RunConfig("in", "out").run_id, TransformConfig("run", ("in",)).run_id
     assert re.fullmatch(r"\d{8}-\d{6}", run) and re.fullmatch(r"transform-\d{8}-\d{6}", projected)

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.read import InputError, named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
+from pipeline.job.photo_rows import InputError, named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
 from pipeline.storage.listing import Listing, list_local
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.read import InputError
-from pipeline.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused, to_embed
+from pipeline.job.photo_rows import InputError
+from pipeline.job.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused, to_embed
 from pipeline.storage.files import NoConnector
 from pipeline.storage.listing import Listing
 from tests.conftest import SAMPLE, copy_sample

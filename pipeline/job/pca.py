@@ -14,7 +14,7 @@ from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline.moments import MOMENTS_SCHEMA, Moments, as_moments, partition_moments
+from pipeline.job.moments import MOMENTS_SCHEMA, Moments, as_moments, partition_moments
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from pipeline.job.photo_rows import InputError
 from pipeline.model import decoding
 from pipeline.model.embedder import ModelPayload, installed_version
-from pipeline.read import InputError
 from pipeline.storage import files, s3
 
 RECIPE_KEY = "features_recipe"

@@ -16,10 +16,15 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline.cluster import Placement
 from pipeline.contract.execution_input import new_run_id
 from pipeline.contract.provenance import running_code, running_environment
-from pipeline.csv_output import write_csv
+from pipeline.job.cluster import Placement
+from pipeline.job.csv_output import write_csv
+from pipeline.job.input_sets import featurize_sets, open_sets
+from pipeline.job.pca import fit_pca, project
+from pipeline.job.photo_rows import InputError, named_sets
+from pipeline.job.progress import Console
+from pipeline.job.reuse import RECIPE_KEY, open_earlier, recipe
 from pipeline.model.classifier import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train
 from pipeline.model.embedder import (
     ENGINES,
@@ -38,12 +43,7 @@ from pipeline.model.embedder import (
     sidecar_path,
     tflite_payload,
 )
-from pipeline.progress import Console
-from pipeline.read import InputError, named_sets
-from pipeline.reduce import fit_pca, project
 from pipeline.report.run_report import files_written, render_html, render_plots, to_json
-from pipeline.reuse import RECIPE_KEY, open_earlier, recipe
-from pipeline.sets import featurize_sets, open_sets
 from pipeline.storage import files, s3
 
 DEFAULT_IMAGE_SIZE = 224
@@ -70,7 +70,7 @@ class RunConfig:
     variance: float = 0.95
     components: int | None = None
     partitions: int | None = None  # None: default_partitions()
-    reuse: str | None = None  # an earlier run whose features unchanged photos take (pipeline/reuse.py)
+    reuse: str | None = None  # an earlier run whose features unchanged photos take (pipeline/job/reuse.py)
     run_id: str = field(default_factory=new_run_id)
 
 

@@ -1,6 +1,6 @@
 """Mean and covariance of feature rows, computed in parts and merged: PCA's one pass over the data.
 
-Kept apart from pipeline.reduce so that Spark's Python workers, which run these
+Kept apart from pipeline.job.pca so that Spark's Python workers, which run these
 functions, import only NumPy and PyArrow (pyspark.ml costs a second or more per worker).
 """
 

@@ -1,7 +1,7 @@
 """The Python and the Java that a local run needs, found as they really are.
 
 `make` runs this file with the interpreter it is about to build the venv from
-(`python -m pipeline.prerequisites`), before pip; the job checks the same before Spark starts.
+(`python -m pipeline.job.prerequisites`), before pip; the job checks the same before Spark starts.
 So it imports the standard library only, and stays valid on the old Pythons it must turn away.
 
 Why each bound: numpy 2.4 (requirements-emr.txt) has no wheels below Python 3.11. Spark 3.5's
@@ -112,7 +112,9 @@ def python_command(executable: str = sys.executable, cwd: str | None = None) -> 
 def missing_module_problem(module: str, executable: str = sys.executable, prefix: str = sys.prefix) -> str:
     """One line for a job started by an interpreter that lacks one of its packages (the system
     Python rather than the project's venv, or a venv whose install stopped half-way)."""
-    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+    # This file is <repository>/pipeline/job/prerequisites.py.
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    venv = os.path.join(repository, ".venv")
     if os.path.abspath(prefix) == venv:
         return f"the project's .venv has no {module}: reinstall it with `rm -f .venv/.job && make demo`"
     return (

@@ -1,7 +1,7 @@
 """A run's input sets: listed once, featurized once, every file accounted for.
 
-Each set's folder is listed on the driver (pipeline/read.py, pipeline/storage/listing.py); its photos go
-through the fused feature step (pipeline/featurize.py) once, straight to Parquet; and every file
+Each set's folder is listed on the driver (pipeline/job/photo_rows.py, pipeline/storage/listing.py); its photos go
+through the fused feature step (pipeline/job/featurize.py) once, straight to Parquet; and every file
 found ends in exactly one bucket of the report: featurized, skipped or ignored, with its reason.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline.cluster import Placement, default_partitions
-from pipeline.featurize import WorkerCounters, featurize
+from pipeline.job.cluster import Placement, default_partitions
+from pipeline.job.featurize import WorkerCounters, featurize
+from pipeline.job.photo_rows import PhotoSet, open_photo_set, photo_frame, slices
+from pipeline.job.progress import Console
+from pipeline.job.reuse import FEATURE_COLUMNS, EarlierRun, earlier_features, reused, to_embed
 from pipeline.model.embedder import ModelPayload
-from pipeline.progress import Console
-from pipeline.read import PhotoSet, open_photo_set, photo_frame, slices
-from pipeline.reuse import FEATURE_COLUMNS, EarlierRun, earlier_features, reused, to_embed
 from pipeline.storage import files
 
 SKIPPED_SHOWN = 10

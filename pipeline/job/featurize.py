@@ -132,7 +132,7 @@ class WorkerCounters:
     model_seconds: Accumulator  # of which in the model
     read_wait_seconds: Accumulator  # time the UDF waited for a photo's bytes (reads not far enough ahead)
     skipped: Accumulator  # {path: reason} of the photos that could not be read or decoded
-    per_task: Accumulator  # {task attempt id: (photos, model builds)}: mapped to executors by pipeline.cluster
+    per_task: Accumulator  # {task attempt id: (photos, model builds)}: mapped to executors by pipeline.job.cluster
 
     @staticmethod
     def create(spark: SparkSession) -> WorkerCounters:
@@ -161,7 +161,7 @@ def waited(reads: Iterator[Read], seconds: list[float]) -> Iterator[Read]:
 
 def featurize(photos: DataFrame, payload: Broadcast, model: ModelPayload, counters: WorkerCounters) -> DataFrame:
     """(path, size, version, label) photos -> (path, label, size, version, features), a task per partition
-    of `photos`: each row keeps the listing's size and version of the photo it was made from (pipeline/reuse.py).
+    of `photos`: each row keeps the listing's size and version of the photo it was made from (pipeline/job/reuse.py).
 
     Photos that cannot be read or decoded are left out and reported in `counters.skipped`, so
     that one pass writes the features: no second pass, no cache of 1,280 floats a photo.

@@ -19,7 +19,7 @@ from typing import Any
 from pyspark import Accumulator
 from pyspark.sql import SparkSession
 
-from pipeline.spark import submitted
+from pipeline.job.session import submitted
 
 PHOTOS_PER_TASK = 1000
 """Upper bound of photos per Spark task: enough to amortise a task, small enough for progress."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from pipeline import prerequisites
+from pipeline.job import prerequisites
 
 ARROW_BATCH_ROWS = 256
 """Rows per Arrow batch into the featurizer: a few hundred photos, about 40 MB at 224 px."""
