@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ[QUIET_ENV] = "0" if args.verbose else "1"
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.job.photo_rows import InputError
+    from pipeline.contract.errors import InputError
     from pipeline.job.prerequisites import MissingPrerequisite
     from pipeline.job.run import OutputError
     from pipeline.model.decoding import UnreadableImage

@@ -1,5 +1,5 @@
 """What the job, the cloud client and infra/ agree on: the execution input and its Step Functions
-rendering, the deployment's name and region, the EMR release, prices and the code digest.
+rendering, the deployment's name and region, the EMR release, prices, the code digest and `InputError`.
 Plain Python, standard library only.
 
 May import: nothing of pipeline outside itself.

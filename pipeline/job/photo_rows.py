@@ -20,14 +20,11 @@ from dataclasses import dataclass
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
+from pipeline.contract.errors import InputError
 from pipeline.storage import files, s3
 from pipeline.storage.listing import Listing, list_local, list_s3
 
 PHOTO_SCHEMA = "path string, size long, version string, label string"
-
-
-class InputError(ValueError):
-    """An input the job cannot use; the message says which and why."""
 
 
 @dataclass(frozen=True)

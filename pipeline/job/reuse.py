@@ -20,7 +20,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline.job.photo_rows import InputError
+from pipeline.contract.errors import InputError
 from pipeline.model import decoding
 from pipeline.model.embedder import ModelPayload, installed_version
 from pipeline.storage import files, s3

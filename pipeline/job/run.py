@@ -16,13 +16,14 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipeline.contract.errors import InputError
 from pipeline.contract.execution_input import new_run_id
 from pipeline.contract.provenance import running_code, running_environment
 from pipeline.job.cluster import Placement
 from pipeline.job.csv_output import write_csv
 from pipeline.job.input_sets import featurize_sets, open_sets
 from pipeline.job.pca import fit_pca, project
-from pipeline.job.photo_rows import InputError, named_sets
+from pipeline.job.photo_rows import named_sets
 from pipeline.job.progress import Console
 from pipeline.job.reuse import RECIPE_KEY, open_earlier, recipe
 from pipeline.model.classifier import MAX_TRAINING_ROWS, Classifier, cross_validate, evaluate, summary, train

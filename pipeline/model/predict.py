@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from pipeline.job.photo_rows import InputError
+from pipeline.contract.errors import InputError
 from pipeline.model.classifier import Classifier
 from pipeline.model.decoding import UnreadableImage, decode_image
 from pipeline.model.embedder import Embedder, ModelPayload, build_embedder

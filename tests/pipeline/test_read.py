@@ -1,6 +1,7 @@
 import pytest
 
-from pipeline.job.photo_rows import InputError, named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
+from pipeline.contract.errors import InputError
+from pipeline.job.photo_rows import named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
 from pipeline.storage.listing import Listing, list_local
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.job.photo_rows import InputError
+from pipeline.contract.errors import InputError
 from pipeline.job.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused, to_embed
 from pipeline.storage.files import NoConnector
 from pipeline.storage.listing import Listing
