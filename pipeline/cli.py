@@ -8,11 +8,8 @@ import os
 import sys
 from typing import Sequence
 
+from pipeline.contract.arguments import comma_list
 from pipeline.job.prerequisites import python_command
-
-
-def _comma_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class DefaultsShown(argparse.HelpFormatter):
@@ -37,8 +34,7 @@ def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
 
 def _add_client_commands(commands: argparse._SubParsersAction) -> None:
-    from pipeline.cloud import command
-    from pipeline.report import dashboard
+    from pipeline.cloud import command, dashboard
 
     command.add_parser(commands)
     dashboard.add_parser(commands)
@@ -66,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
         "--apply",
         action="append",
         default=[],
-        type=_comma_list,
+        type=comma_list,
         metavar="PATHS",
         help="more photo folders (comma-separated, repeatable) projected with the PCA fitted on --input",
     )
@@ -106,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
         "--input",
         required=True,
         action="append",
-        type=_comma_list,
+        type=comma_list,
         metavar="PATHS",
         help="photo folders to project (comma-separated, repeatable)",
     )
@@ -139,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in CLIENT_COMMANDS:
         args = client_parser().parse_args(argv)
-        return args.handler(args)  # pipeline/cloud/command.py, pipeline/report/dashboard.py
+        return args.handler(args)  # pipeline/cloud/command.py, pipeline/cloud/dashboard.py
     args = parser().parse_args(argv)
     from pipeline.model.embedder import QUIET_ENV, WeightsError
 

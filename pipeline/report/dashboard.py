@@ -1,13 +1,11 @@
-"""`dashboard --runs PATH|s3://...`: one static HTML page indexing every finished run.
+"""The page of runs: one static HTML page indexing every finished run found in a local folder.
 
 A run is finished when its folder has `_SUCCESS`. The page links each run to its own
 `report.html` with relative links, inlines its CSS and loads nothing else, so it opens
 from disk (no server, no network) on a laptop or a phone.
 
-For runs in S3 the results bucket is private (public access blocked), so a page in the
-bucket could not be opened without signed URLs: the page is written to a local folder
-instead, with each run's report.json, report.html and job_run.json downloaded beside it
-(`<out>/<run-id>/...`, about 1 MB a run; files already there are not downloaded again).
+Runs in S3 are first downloaded by the client (pipeline/cloud/dashboard.py: each run's
+RUN_FILES under `<out>/<run-id>/`), then read from there by `collect` like any local folder.
 """
 
 from __future__ import annotations
@@ -15,11 +13,10 @@ from __future__ import annotations
 import html
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 from pipeline.contract.prices import Billed, api_field, billed
@@ -155,7 +152,7 @@ def find_runs(listing: Listing, max_depth: int = MAX_DEPTH) -> list[tuple[str, .
     return found
 
 
-def _collect(root: Path, runs: list[tuple[str, ...]], out: Path) -> Found:
+def collect(root: Path, runs: list[tuple[str, ...]], out: Path) -> Found:
     """Summarise each run folder found below `root` (a local folder: the runs, or their downloaded reports)."""
     found = Found()
     for parts in sorted(runs):
@@ -181,50 +178,7 @@ def local_runs(folder: Path, out: Path) -> Found:
         entries = list(folder.joinpath(*parts).iterdir())
         return [e.name for e in entries if e.is_file()], [e.name for e in entries if e.is_dir()]
 
-    return _collect(folder, find_runs(listing), out)
-
-
-def s3_runs(s3, uri: str, out: Path, stream: TextIO | None = None) -> Found:
-    """Download each run's report files from s3://bucket/prefix/<run>/ into out/<run>/, then read them.
-
-    Every folder name met is checked to stay inside `out` (`local_path`) before anything is downloaded.
-    """
-    from pipeline.cloud.stack import split_s3_uri
-    from pipeline.cloud.transfer import Copy, download_files, download_one, local_path, same_content
-
-    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
-    files_in: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
-
-    def listing(parts: tuple[str, ...]) -> tuple[list[str], list[str]]:
-        folder_prefix = prefix + "".join(part + "/" for part in parts)
-        files: dict[str, dict[str, Any]] = {}
-        folders: list[str] = []
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder_prefix, Delimiter="/")
-        for page in pages:
-            files.update({item["Key"][len(folder_prefix) :]: item for item in page.get("Contents", [])})
-            folders += [p["Prefix"][len(folder_prefix) :].removesuffix("/") for p in page.get("CommonPrefixes", [])]
-        for name in folders:
-            local_path(out, "/".join((*parts, name)))  # refuses runs/../ and the like before anything is written
-        files_in[parts] = files
-        return list(files), folders
-
-    runs = find_runs(listing)
-    copies, markers = [], []
-    for parts in runs:
-        files, folder = files_in[parts], out.joinpath(*parts)
-        if "_SUCCESS" not in files:
-            continue
-        for name in RUN_FILES:
-            item = files.get(name)
-            if item and not same_content(folder / name, item["Size"], item["ETag"]):
-                copies.append(Copy(folder / name, item["Key"], item["Size"]))
-        if not (folder / "_SUCCESS").is_file():
-            markers.append(Copy(folder / "_SUCCESS", files["_SUCCESS"]["Key"], 0))
-    if copies:
-        download_files(s3, bucket, copies, stream)
-    for marker in markers:  # last, so that an interrupted download is not taken as a finished run
-        download_one(s3, bucket, marker)
-    return _collect(out, runs, out)
+    return collect(folder, find_runs(listing), out)
 
 
 def _cell(label: str, content: str, css: str = "") -> str:
@@ -348,49 +302,3 @@ def write(found: Found, source: str, out: Path) -> Path:
     page = out / PAGE
     page.write_text(render(found, source), encoding="utf-8")
     return page
-
-
-def add_parser(commands) -> None:
-    from pipeline.cloud.command import aws_options
-
-    board = commands.add_parser(
-        "dashboard",
-        parents=[aws_options(stack=False)],
-        help="one static HTML page of every finished run (local folder or s3://)",
-        description="Index every finished run under a folder of runs in one static page (no server, no network).",
-    )
-    board.add_argument("--runs", required=True, metavar="PATH|s3://...", help="the folder holding the run folders")
-    board.add_argument(
-        "--out",
-        metavar="DIR",
-        help="folder for index.html (default: PATH itself; for s3://, ./dashboard with the reports downloaded)",
-    )
-    board.set_defaults(handler=main)
-
-
-def main(args) -> int:
-    if args.runs.startswith("s3://"):
-        from pipeline.cloud.command import guarded
-
-        return guarded(lambda: _from_s3(args))
-    folder = Path(args.runs).expanduser()
-    if not folder.is_dir():
-        print(f"error: --runs {args.runs} is not a folder", file=sys.stderr)
-        return 2
-    out = Path(args.out).expanduser() if args.out else folder
-    return _written(local_runs(folder, out), args.runs, out)
-
-
-def _from_s3(args) -> int:
-    from pipeline.cloud.stack import check_credentials, check_region, client, new_session
-
-    check_region(args.region)
-    session = new_session(args.region, args.profile)
-    check_credentials(session)
-    out = Path(args.out or "dashboard").expanduser()
-    return _written(s3_runs(client(session, "s3"), args.runs, out), args.runs, out)
-
-
-def _written(found: Found, source: str, out: Path) -> int:
-    print(f"dashboard: {write(found, source, out)} ({len(found.rows)} finished run(s))")
-    return 0
