@@ -30,9 +30,9 @@ test: $(VENV)/.dev prerequisites $(if $(wildcard package.json),node_modules/.ins
 quality: $(VENV)/.dev prerequisites ## held-out accuracy on the shared photos (block and interleaved splits; runs kept in output/quality/)
 	$(BIN)/python bench/quality.py --weights "$(WEIGHTS)"
 
-prerequisites: ## check Python 3.11+ and a Java 17 to 21 that runs (pipeline/prerequisites.py)
+prerequisites: ## check Python 3.11+ and a Java 17 to 21 that runs (pipeline/job/prerequisites.py)
 	@[ -n "$(PYTHON)" ] || { echo "error: no python3 on PATH: install Python 3.11 or 3.12, or set PYTHON=/path/to/python3.11" >&2; exit 1; }
-	@$(PYTHON) -m pipeline.prerequisites
+	@$(PYTHON) -m pipeline.job.prerequisites
 
 $(VENV)/.job: requirements.txt requirements-emr.txt
 	@$(MAKE) --no-print-directory prerequisites

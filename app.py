@@ -7,7 +7,7 @@ from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 from infra.config import AppConfig, ConfigError, disable_bundling_if_asked, refuse
 from infra.github_deploy_role import add_github_deploy_stack
 from infra.stack import PipelineStack
-from pipeline.deployment import STACK_NAME
+from pipeline.contract.deployment import STACK_NAME
 
 app = App()
 try:

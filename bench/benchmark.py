@@ -33,9 +33,9 @@ def child(args: argparse.Namespace) -> None:
     # Cold converts the model into an empty cache (PIPELINE_MODEL_CACHE, set by the parent); warm
     # finds it there, so that the gap between the two feature stages stays short of PySpark's
     # one-minute idle timeout for Python workers.
-    from pipeline.job import RunConfig, run
-    from pipeline.progress import Console
-    from pipeline.spark import create_session
+    from pipeline.job.progress import Console
+    from pipeline.job.run import RunConfig, run
+    from pipeline.job.session import create_session
 
     spark = create_session()
     reports = []

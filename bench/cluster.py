@@ -1,6 +1,6 @@
 """Distribution's cost: the feature stage on a 2-executor local-cluster (1 core each) against local mode on 2 cores.
 
-Both sides run the same job (`pipeline.job.run`) with the same JVM options (-XX:TieredStopAtLevel=1 for the
+Both sides run the same job (`pipeline.job.run.run`) with the same JVM options (-XX:TieredStopAtLevel=1 for the
 driver and, on the cluster, the executors), 2 GB of driver memory and the Spark UI off; each in its own process:
 one warm-up run (Spark's start, Python workers, model build), then `--runs` measured runs whose feature-stage
 photos/s are reported with their median. Local: `python -m pipeline`'s own session (local[2]). Cluster:
@@ -33,9 +33,9 @@ STEP = "featurize train"
 
 def child(args: argparse.Namespace) -> None:
     """A warm-up run, then the measured ones, in one session; prints their feature stages as JSON."""
-    from pipeline.job import RunConfig, run
-    from pipeline.progress import Console
-    from pipeline.spark import create_session
+    from pipeline.job.progress import Console
+    from pipeline.job.run import RunConfig, run
+    from pipeline.job.session import create_session
 
     spark = create_session()
     runs = []
@@ -65,7 +65,7 @@ def last_json(done: subprocess.CompletedProcess, what: str) -> dict:
 
 def side(args: argparse.Namespace, scratch: Path, cluster: bool) -> dict:
     """One side of the comparison, in a fresh process; its runs and the median photos/s."""
-    from pipeline.spark import LOCAL_JVM_OPTIONS
+    from pipeline.job.session import LOCAL_JVM_OPTIONS
 
     arguments = ["--child", "--input", args.input, "--weights", args.weights, "--image-size", str(args.image_size)]
     arguments += ["--runs", str(args.runs), "--output", str(scratch / ("cluster" if cluster else "local"))]

@@ -29,7 +29,7 @@ the new photos. Its listing, PCA and outputs cost what a full run's do.
 The prices turn that into money (`--prices FILE` replaces them: JSON {"name": {"vcpu_hour": x,
 "gb_hour": y, "put_per_1000": z, "get_per_1000": w}, ...}). AWS's pricing pages fill their tables
 by script and could not be read from this offline machine; the defaults' sources are named beside
-each figure: EMR Serverless's in pipeline/prices.py (which the cloud client and the dashboard use
+each figure: EMR Serverless's in pipeline/contract/prices.py (which the cloud client and the dashboard use
 too), S3's below. Check https://aws.amazon.com/emr/pricing/ and https://aws.amazon.com/s3/pricing/
 before quoting a figure.
 """
@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.table import report  # noqa: E402
 from infra.config import AppConfig  # noqa: E402
-from pipeline.cluster import default_partitions  # noqa: E402
-from pipeline.prices import ARM_DISCOUNT, X86_PRICES, cost_usd, rates  # noqa: E402
+from pipeline.contract.prices import ARM_DISCOUNT, X86_PRICES, cost_usd, rates  # noqa: E402
+from pipeline.job.cluster import default_partitions  # noqa: E402
 
 DEFAULTS = AppConfig()
 DRIVER_VCPU = DEFAULTS.driver_cores

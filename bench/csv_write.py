@@ -1,7 +1,7 @@
 """The CSV step at scale: one `pca_<set>.csv` from a PCA parquet of N rows and k components.
 
 Before: what the job did until this change (Spark's CSV writer behind coalesce(1), i.e. one
-task formats every row, then the part file is renamed into place). After: pipeline.csv_output
+task formats every row, then the part file is renamed into place). After: pipeline.job.csv_output
 (every task writes an RFC 4180 part, the parts are joined without reading them back), to a
 local folder and, with --s3, to moto's S3 server on 127.0.0.1 (multipart upload-copy: proves
 the mechanism and counts the bytes through the driver; moto's speed is not S3's).
@@ -35,7 +35,7 @@ LABELS = ["Apple Golden 1", "Banana", "Kiwi", 'Pêche, "plate"', "りんご", "L
 def make_parquet(spark, target: str, rows: int, k: int) -> None:
     from pyspark.sql import functions as F
 
-    from pipeline.cluster import default_partitions
+    from pipeline.job.cluster import default_partitions
 
     partitions = default_partitions(rows, spark.sparkContext.defaultParallelism)
     label = F.element_at(F.array(*map(F.lit, LABELS)), (F.col("id") % len(LABELS) + 1).cast("int"))
@@ -62,7 +62,7 @@ def before(spark, parquet: str, k: int, target: Path) -> dict:
 
 
 def after(spark, parquet: str, k: int, target: str) -> dict:
-    from pipeline.csv_output import write_csv
+    from pipeline.job.csv_output import write_csv
 
     return write_csv(spark.read.parquet(parquet), k, target)
 
@@ -71,7 +71,7 @@ def start_s3(spark) -> tuple[object, str]:
     """moto's server on a free port; the driver and the workers pointed at it, a bucket made."""
     from moto.server import ThreadedMotoServer
 
-    from pipeline import s3
+    from pipeline.storage import s3
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -98,8 +98,8 @@ def main() -> None:
     options.add_argument("--s3", action="store_true", help="also write to moto's S3 server (multipart upload-copy)")
     args = options.parse_args()
     os.environ.setdefault("PIPELINE_SPARK_MASTER", "local[*]")
-    from pipeline import s3
-    from pipeline.spark import create_session
+    from pipeline.job.session import create_session
+    from pipeline.storage import s3
 
     spark = create_session("bench-csv")
     k = args.components

@@ -108,8 +108,8 @@ def join_child(rows: int, new_share: float, scratch: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from pipeline.reuse import FEATURE_COLUMNS, EarlierRun, earlier_features, reused, to_embed
-    from pipeline.spark import create_session
+    from pipeline.job.reuse import FEATURE_COLUMNS, EarlierRun, earlier_features, reused, to_embed
+    from pipeline.job.session import create_session
 
     spark = create_session("incremental-join")
     features = scratch / "earlier" / "features_train.parquet"
@@ -165,7 +165,7 @@ def measure_join(args: argparse.Namespace, scratch: Path) -> None:
 
 
 def main() -> None:
-    from pipeline.job import DEFAULT_IMAGE_SIZE
+    from pipeline.job.run import DEFAULT_IMAGE_SIZE
 
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_options(options)

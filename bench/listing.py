@@ -46,8 +46,12 @@ def generate(folder: Path, files: int, labels: int) -> int:
 def child(args: argparse.Namespace) -> None:
     """List `args.input` `1 + repeats` times with the code at `args.code`; the timings as JSON."""
     sys.path.insert(0, args.code)
-    from pipeline.read import open_photo_set
-    from pipeline.spark import create_session
+    if args.side == "before":  # the code at --before: the package was flat then
+        from pipeline.read import open_photo_set
+        from pipeline.spark import create_session
+    else:
+        from pipeline.job.photo_rows import open_photo_set
+        from pipeline.job.session import create_session
 
     spark = create_session()
     runs = []

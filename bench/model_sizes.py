@@ -36,8 +36,8 @@ def main() -> None:
 
     import numpy as np
 
-    from pipeline.images import decode_image
-    from pipeline.model import ModelPayload, build_embedder, build_keras_model, convert, preprocess
+    from pipeline.model.decoding import decode_image
+    from pipeline.model.embedder import ModelPayload, build_embedder, build_keras_model, convert, preprocess
 
     paths = sorted(Path(args.input).rglob("*.jpg"))
     paths = paths[:: max(1, len(paths) // args.photos)]

@@ -140,7 +140,7 @@ def missing_folder(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.job import DEFAULT_IMAGE_SIZE
+    from pipeline.job.run import DEFAULT_IMAGE_SIZE
 
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_options(options)

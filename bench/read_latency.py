@@ -47,9 +47,15 @@ S3_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"
 def child(args: argparse.Namespace) -> None:
     """In one session: upload (after), a warm-up run, then every (read, wait) `--repeats` times; JSON out."""
     sys.path.insert(0, args.code)  # this process and its Python workers run the code measured
-    from pipeline.job import RunConfig, run
-    from pipeline.progress import Console
-    from pipeline.spark import create_session
+    if args.side == "before":  # the code at --before: the package was flat then
+        from pipeline.progress import Console
+        from pipeline.spark import create_session
+
+        from pipeline.job import RunConfig, run
+    else:
+        from pipeline.job.progress import Console
+        from pipeline.job.run import RunConfig, run
+        from pipeline.job.session import create_session
 
     if args.side == "after":  # its local files without a wait, then the stand-in at every wait
         plan = [("files", 0)] + [("s3", wait) for wait in args.waits]
@@ -109,7 +115,7 @@ def upload(folder: Path) -> None:
     """The photos under `folder` into the stand-in, under `photos/`, 16 at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline import s3
+    from pipeline.storage import s3
 
     client = s3.client(16)
     client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
@@ -152,7 +158,7 @@ def free_port() -> int:
 
 def side(args: argparse.Namespace, scratch: Path, name: str, code: Path, jar: Path, cluster: bool) -> list[dict]:
     """One (code, master) in a fresh process: its rows, with the medians of the measured runs."""
-    from pipeline.spark import LOCAL_JVM_OPTIONS
+    from pipeline.job.session import LOCAL_JVM_OPTIONS
 
     port, wait_file = free_port(), scratch / f"wait-{name}-{cluster}.ms"
     arguments = ["--child", "--side", name, "--code", str(code), "--input", args.input, "--weights", args.weights]

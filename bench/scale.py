@@ -37,7 +37,7 @@ def replicate(source: Path, target: Path, copies: int) -> int:
 
 
 def main() -> None:
-    from pipeline.job import DEFAULT_IMAGE_SIZE
+    from pipeline.job.run import DEFAULT_IMAGE_SIZE
 
     options = argparse.ArgumentParser(description=__doc__)
     add_input_options(options)

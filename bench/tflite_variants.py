@@ -44,8 +44,8 @@ def main() -> None:
 
     import numpy as np
 
-    from pipeline.images import decode_image
-    from pipeline.model import ModelPayload, build_embedder, build_keras_model, preprocess
+    from pipeline.model.decoding import decode_image
+    from pipeline.model.embedder import ModelPayload, build_embedder, build_keras_model, preprocess
 
     paths = sorted(Path(args.input).rglob("*.jpg"))
     photos = np.stack(

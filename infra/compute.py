@@ -19,7 +19,7 @@ from infra.artifact_uploads import ArtifactUploads
 from infra.config import PYTHON_VERSION, REPO_ROOT, SKIP_BUNDLING, AppConfig, refuse
 from infra.nag import acknowledge, acknowledge_role_policy
 from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
-from pipeline.versions import EMR_RELEASE
+from pipeline.contract.versions import EMR_RELEASE
 
 EMR_SERVICE = "emr-serverless.amazonaws.com"
 PYTHON_ENV_DIR = Path(__file__).parent / "docker" / "python_env"
@@ -230,7 +230,7 @@ class Compute(Construct):
             "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": ENV_PYTHON,
             "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
-            # The stack's region, for the job's boto3 clients (pipeline/s3.py), rather than whatever EMR sets.
+            # The stack's region, for the job's boto3 clients (pipeline/storage/s3.py), rather than whatever EMR sets.
             "spark.emr-serverless.driverEnv.AWS_REGION": Stack.of(self).region,
             "spark.executorEnv.AWS_REGION": Stack.of(self).region,
             "spark.submit.pyFiles": py_files,

@@ -20,15 +20,15 @@ from constructs import Construct
 from infra.cli_command import UPLOADING_COMMANDS, running_cli_command
 from infra.log_groups import VALID_RETENTION_DAYS
 
-# The EU region rule lives in pipeline/deployment.py, shared with the cloud client;
+# The EU region rule lives in pipeline/contract/deployment.py, shared with the cloud client;
 # EU_REGIONS is imported here for the code and tests that read it from infra.config.
-from pipeline.deployment import DEFAULT_REGION, EU_REGIONS, region_refusal  # noqa: F401
-from pipeline.execution_input import IMAGE_SIZE_RANGE
-from pipeline.model import sidecar_path
+from pipeline.contract.deployment import DEFAULT_REGION, EU_REGIONS, region_refusal  # noqa: F401
+from pipeline.contract.execution_input import IMAGE_SIZE_RANGE
+from pipeline.model.embedder import sidecar_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The EMR release is named once, beside the Spark it runs, in pipeline/versions.py.
+# The EMR release is named once, beside the Spark it runs, in pipeline/contract/versions.py.
 # The job's pins (numpy 2.4, pandas 3.1) need Python >= 3.11, and EMR Serverless does not
 # document which Pythons its 7.x images carry, so the job's environment brings its own.
 PYTHON_VERSION = "3.11.13"

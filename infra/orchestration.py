@@ -19,8 +19,8 @@ from infra.nag import acknowledge, acknowledge_role_policy
 from infra.packaging import Packaging
 from infra.stop_on_delete import StopOnDelete
 from infra.storage import EMR_LOGS_PREFIX, RUNS_PREFIX, Storage
-from pipeline.execution_input import Places
-from pipeline.execution_input_asl import render_states
+from pipeline.contract.execution_input import Places
+from pipeline.contract.execution_input_asl import render_states
 
 DEFINITION_FILE = Path(__file__).with_name("state_machine.asl.json")
 STATES_SERVICE = "states.amazonaws.com"

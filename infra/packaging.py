@@ -14,7 +14,8 @@ from constructs import Construct
 
 from infra.artifact_uploads import ArtifactUploads
 from infra.config import IMAGENET, AppConfig, weights_sidecar
-from pipeline.model import (
+from pipeline.contract.provenance import package_files, source_digest
+from pipeline.model.embedder import (
     TFLITE_SUFFIX,
     default_cache_dir,
     installed_version,
@@ -22,7 +23,6 @@ from pipeline.model import (
     preprocessing_from_sidecar,
     write_tflite_model,
 )
-from pipeline.provenance import package_files, source_digest
 
 ENTRY_POINT = "entrypoint.py"
 PACKAGE_ZIP = "pipeline.zip"
@@ -40,7 +40,7 @@ class Packaging(Construct):
 
     Job: the package zipped for `spark.submit.pyFiles` (importable as `pipeline`) and its
     `__main__.py` as the spark-submit entry point, under `job/<source digest>/` (the digest
-    the job recomputes at run time, see pipeline/provenance.py). Model: the weights converted
+    the job recomputes at run time, see pipeline/contract/provenance.py). Model: the weights converted
     here to a TF Lite model of any input size, with its JSON sidecar beside it, under
     `model/<hash of both files>/`; the workers run it with LiteRT and need no TensorFlow.
     """

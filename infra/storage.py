@@ -13,7 +13,7 @@ from constructs import Construct
 from infra.config import AppConfig
 from infra.log_groups import confine_function_logs_to, expiring_log_group, send_function_logs_to
 from infra.nag import NIST, acknowledge
-from pipeline import execution_input
+from pipeline.contract import execution_input
 
 ACCESS_LOGS_PREFIX = "access-logs/"
 EMR_LOGS_PREFIX = "emr-serverless/"

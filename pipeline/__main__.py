@@ -3,7 +3,7 @@
 import sys
 
 from pipeline.cli import main
-from pipeline.prerequisites import missing_module_problem, python_problem
+from pipeline.job.prerequisites import missing_module_problem, python_problem
 
 
 def run() -> int:

@@ -8,11 +8,8 @@ import os
 import sys
 from typing import Sequence
 
-from pipeline.prerequisites import python_command
-
-
-def _comma_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
+from pipeline.contract.arguments import comma_list
+from pipeline.job.prerequisites import python_command
 
 
 class DefaultsShown(argparse.HelpFormatter):
@@ -37,8 +34,7 @@ def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
 
 def _add_client_commands(commands: argparse._SubParsersAction) -> None:
-    from pipeline import dashboard
-    from pipeline.cloud import command
+    from pipeline.cloud import command, dashboard
 
     command.add_parser(commands)
     dashboard.add_parser(commands)
@@ -51,8 +47,8 @@ def client_parser() -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    from pipeline.job import DEFAULT_IMAGE_SIZE
-    from pipeline.model import ENGINES, IMAGENET, PREPROCESSING_MODES
+    from pipeline.job.run import DEFAULT_IMAGE_SIZE
+    from pipeline.model.embedder import ENGINES, IMAGENET, PREPROCESSING_MODES
 
     top, commands = _top()
     run = commands.add_parser(
@@ -66,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
         "--apply",
         action="append",
         default=[],
-        type=_comma_list,
+        type=comma_list,
         metavar="PATHS",
         help="more photo folders (comma-separated, repeatable) projected with the PCA fitted on --input",
     )
@@ -106,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
         "--input",
         required=True,
         action="append",
-        type=_comma_list,
+        type=comma_list,
         metavar="PATHS",
         help="photo folders to project (comma-separated, repeatable)",
     )
@@ -139,18 +135,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in CLIENT_COMMANDS:
         args = client_parser().parse_args(argv)
-        return args.handler(args)  # pipeline/cloud/command.py, pipeline/dashboard.py
+        return args.handler(args)  # pipeline/cloud/command.py, pipeline/cloud/dashboard.py
     args = parser().parse_args(argv)
-    from pipeline.model import QUIET_ENV, WeightsError
+    from pipeline.model.embedder import QUIET_ENV, WeightsError
 
     # Set before TensorFlow, the JVM and its Python workers start, which read them from the environment.
     os.environ[QUIET_ENV] = "0" if args.verbose else "1"
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.images import UnreadableImage
-    from pipeline.job import OutputError
-    from pipeline.prerequisites import MissingPrerequisite
-    from pipeline.read import InputError
+    from pipeline.contract.errors import InputError
+    from pipeline.job.prerequisites import MissingPrerequisite
+    from pipeline.job.run import OutputError
+    from pipeline.model.decoding import UnreadableImage
 
     try:
         return {"run": _run, "transform": _transform, "predict": _predict}[args.command](args)
@@ -160,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.job import RunConfig, check_local_output, run, validate
+    from pipeline.job.run import RunConfig, check_local_output, run, validate
 
     options = dict(
         input=args.input,
@@ -182,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _transform(args: argparse.Namespace) -> int:
-    from pipeline.job import TransformConfig, check_local_output, transform
+    from pipeline.job.run import TransformConfig, check_local_output, transform
 
     inputs = tuple(p for group in args.input for p in group)
     config = TransformConfig(
@@ -196,7 +192,7 @@ def _transform(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import list_photos, predict
+    from pipeline.model.predict import list_photos, predict
 
     photos = list_photos(args.photos)
     failed = 0
@@ -210,13 +206,13 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace):
-    from pipeline.spark import create_session
+    from pipeline.job.session import create_session
 
     return create_session(verbose=args.verbose)
 
 
 def _console():
-    from pipeline.progress import Console
+    from pipeline.job.progress import Console
 
     return Console()
 

@@ -56,7 +56,7 @@ def _made_by(command: list[str], target: Path, timeout: float) -> bool:
 @pytest.fixture(scope="session")
 def weights() -> str:
     """Seeded random MobileNetV2 weights with their sidecar, made in seconds (cached between runs)."""
-    from pipeline.model import installed_version
+    from pipeline.model.embedder import installed_version
 
     target = WEIGHTS_CACHE / f"seeded-keras{installed_version('keras')}.weights.h5"
     if not _made_by([sys.executable, "-m", "tests.make_weights", str(target)], target, timeout=300):
@@ -98,7 +98,7 @@ def spark(keras_home, tmp_path_factory):
     os.environ.setdefault("PIPELINE_MODEL_CACHE", str(REPO / ".pytest_cache" / "model-cache"))
     os.environ["PIPELINE_SPARK_MASTER"] = "local[2]"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline.spark import create_session
+    from pipeline.job.session import create_session
 
     session = create_session("fruit-features-tests")
     worker_env = session.sparkContext.environment  # sent with every Python UDF created from now on

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from infra.github_deploy_role import DEFAULT_ENVIRONMENT, MAX_SESSION
-from pipeline.deployment import STACK_NAME
+from pipeline.contract.deployment import STACK_NAME
 from tests.conftest import NODE_BIN, REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -10,28 +10,15 @@ import argparse
 import sys
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from pipeline.cli import _comma_list
 from pipeline.cloud import jobs, runs
-from pipeline.cloud.errors import CloudError, Exit, from_aws
+from pipeline.cloud.errors import CloudError, Exit, guarded
 from pipeline.cloud.follow import POLL_SECONDS, TAIL_LINES, print_logs, wait
-from pipeline.cloud.stack import Stack, connect, s3_uri, split_s3_uri
-from pipeline.deployment import DEFAULT_REGION, STACK_NAME
-from pipeline.execution_input import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
-from pipeline.prices import api_field
-
-
-def aws_options(stack: bool = True) -> argparse.ArgumentParser:
-    """--stack/--region/--profile, shared by every verb (--region/--profile: by `dashboard` for s3:// runs)."""
-    options = argparse.ArgumentParser(add_help=False)
-    if stack:
-        options.add_argument("--stack", default=STACK_NAME, help=f"CloudFormation stack name (default {STACK_NAME})")
-    options.add_argument(
-        "--region", default=DEFAULT_REGION, help=f"the stack's region, an EU one (default {DEFAULT_REGION})"
-    )
-    options.add_argument("--profile", help="AWS named profile (default: the usual AWS credential chain)")
-    return options
+from pipeline.cloud.stack import Stack, aws_options, connect, s3_uri, split_s3_uri
+from pipeline.contract.arguments import comma_list
+from pipeline.contract.execution_input import DEFAULT_INPUT_PREFIX, RUNS_PREFIX
+from pipeline.contract.prices import api_field
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -61,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--apply",
         action="append",
         default=[],
-        type=_comma_list,
+        type=comma_list,
         metavar="PREFIXES",
         help="more photo folders projected with that PCA (comma-separated, repeatable)",
     )
@@ -123,23 +110,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     return guarded(lambda: args.verb_handler(connect(args.stack, args.region, args.profile), args))
-
-
-def guarded(action: Callable[[], int]) -> int:
-    """Run a verb: every failure becomes one `error:` line and its exit code."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
-
-    try:
-        return int(action())
-    except CloudError as error:
-        failure = error
-    except (BotoCoreError, ClientError, ResponseParserError) as error:
-        failure = from_aws(error)
-    except KeyboardInterrupt:
-        failure = CloudError("interrupted", Exit.INTERRUPTED)
-    print(f"error: {failure}", file=sys.stderr)
-    return int(failure.code)
 
 
 def _upload(stack: Stack, args: argparse.Namespace) -> int:
@@ -310,10 +280,11 @@ def _smoke(stack: Stack, args: argparse.Namespace) -> int:
 
 
 def _dashboard(stack: Stack, args: argparse.Namespace) -> int:
-    from pipeline import dashboard
+    from pipeline.cloud.dashboard import s3_runs
+    from pipeline.report.dashboard import write
 
     source = s3_uri(stack.results_bucket, RUNS_PREFIX)
     out = Path(args.out).expanduser()
-    page = dashboard.write(dashboard.s3_runs(stack.client("s3"), source, out), source, out)
+    page = write(s3_runs(stack.client("s3"), source, out), source, out)
     print(f"dashboard: {page}")
     return Exit.OK

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
+from typing import Callable
 
 
 class Exit(IntEnum):
@@ -79,3 +81,20 @@ def from_aws(error: Exception) -> CloudError:
             Exit.AWS_ERROR,
         )
     return CloudError(str(error), Exit.AWS_ERROR)
+
+
+def guarded(action: Callable[[], int]) -> int:
+    """Run a verb: every failure becomes one `error:` line and its exit code."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    try:
+        return int(action())
+    except CloudError as error:
+        failure = error
+    except (BotoCoreError, ClientError, ResponseParserError) as error:
+        failure = from_aws(error)
+    except KeyboardInterrupt:
+        failure = CloudError("interrupted", Exit.INTERRUPTED)
+    print(f"error: {failure}", file=sys.stderr)
+    return int(failure.code)

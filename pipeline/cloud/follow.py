@@ -12,7 +12,7 @@ from typing import Any, Callable
 from pipeline.cloud import jobs, runs
 from pipeline.cloud.errors import CloudError, Exit
 from pipeline.cloud.stack import Stack
-from pipeline.prices import api_field
+from pipeline.contract.prices import api_field
 
 POLL_SECONDS = 10.0
 TAIL_LINES = 30

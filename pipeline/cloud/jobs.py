@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.cloud.runs import execution_output, json_object
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
-from pipeline.prices import Billed, api_field, api_path, billed
+from pipeline.contract.prices import Billed, api_field, api_path, billed
 
 RECENT_JOB_RUNS = 200
 """Job runs searched by name when the history does not name the job run (newest first)."""

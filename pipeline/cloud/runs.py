@@ -3,7 +3,7 @@
 A run is one execution of the stack's state machine; its name is the run id (the
 client always sends both), so `RUN` on the command line is a run id, an execution
 ARN, or nothing for the latest run. The execution input's fields, defaults and rules
-are the state machine's own (pipeline/execution_input.py): the client checks them
+are the state machine's own (pipeline/contract/execution_input.py): the client checks them
 with the same code, so it refuses what the state machine would, with its words, and
 adds only what the state machine cannot see (photos in the folders, a finished run to
 transform with, a free run folder) and the limits it cannot measure (lengths).
@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.cloud.errors import CloudError, Exit, bad_parameters
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
-from pipeline.execution_input import (
+from pipeline.contract.execution_input import (
     LIST_SEPARATOR,
     RUNS_PREFIX,
     ExecutionInputError,
@@ -119,7 +119,7 @@ def check_inputs(stack: Stack, args: dict[str, Any]) -> None:
 
 
 def _has_photo(s3, bucket: str, prefix: str) -> bool:
-    from pipeline.images import is_photo
+    from pipeline.storage.photo_names import is_photo
 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         if any(is_photo(item["Key"]) for item in page.get("Contents", [])):
@@ -241,7 +241,7 @@ def refusal(stack: Stack, execution: dict[str, Any]) -> str | None:
 
 
 def _recheck(stack: Stack, execution: dict[str, Any]) -> dict[str, Any]:
-    """`validate` (pipeline/execution_input.py) on the raw input, as the state machine checked it."""
+    """`validate` (pipeline/contract/execution_input.py) on the raw input, as the state machine checked it."""
     try:
         given = json.loads(execution.get("input") or "{}")
     except json.JSONDecodeError:

@@ -24,8 +24,8 @@ from pipeline.cloud.errors import Exit, bad_parameters
 from pipeline.cloud.follow import POLL_SECONDS, TAIL_LINES, print_logs, wait
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
 from pipeline.cloud.transfer import Copy, download_prefix, listing, upload_files
-from pipeline.images import is_photo
-from pipeline.prices import Billed, api_path, billed
+from pipeline.contract.prices import Billed, api_path, billed
+from pipeline.storage.photo_names import is_photo
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 SMOKE_PREFIX = "smoke/"

@@ -6,13 +6,14 @@ Throttling and transient errors are retried by botocore's "standard" retry mode
 
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.cloud.errors import CloudError, Exit, bad_parameters, from_aws
-from pipeline.deployment import region_refusal
+from pipeline.contract.deployment import DEFAULT_REGION, STACK_NAME, region_refusal
 
 MAX_ATTEMPTS = 10
 """Attempts per call (botocore standard mode: backoff up to 20 s between attempts)."""
@@ -34,6 +35,18 @@ LOGS_BUCKET = "LogsBucketName"
 APPLICATION_ID = "ApplicationId"
 STATE_MACHINE_ARN = "StateMachineArn"
 NEEDED_OUTPUTS = (INPUT_BUCKET, RESULTS_BUCKET, LOGS_BUCKET, APPLICATION_ID, STATE_MACHINE_ARN)
+
+
+def aws_options(stack: bool = True) -> argparse.ArgumentParser:
+    """--stack/--region/--profile, shared by every verb (--region/--profile: by `dashboard` for s3:// runs)."""
+    options = argparse.ArgumentParser(add_help=False)
+    if stack:
+        options.add_argument("--stack", default=STACK_NAME, help=f"CloudFormation stack name (default {STACK_NAME})")
+    options.add_argument(
+        "--region", default=DEFAULT_REGION, help=f"the stack's region, an EU one (default {DEFAULT_REGION})"
+    )
+    options.add_argument("--profile", help="AWS named profile (default: the usual AWS credential chain)")
+    return options
 
 
 def new_session(region: str, profile: str | None):

@@ -10,7 +10,7 @@ from typing import TextIO
 from pipeline.cloud.errors import bad_parameters
 from pipeline.cloud.stack import Stack, s3_uri
 from pipeline.cloud.transfer import Copy, listing, same_content, upload_files
-from pipeline.images import is_photo
+from pipeline.storage.photo_names import is_photo
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 
 from infra_synth import Synthesized
 
-from pipeline.execution_input import Places
+from pipeline.contract.execution_input import Places
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-3"

@@ -10,7 +10,7 @@ from infra.artifact_uploads import ArtifactUploads
 from infra.compute import Compute, RequireDocker, _python_env_bundling, docker_problem, python_env_fingerprint
 from infra.config import AppConfig
 from infra.storage import Storage
-from pipeline.versions import EMR_RELEASE
+from pipeline.contract.versions import EMR_RELEASE
 
 
 def only(template: Template, resource_type: str) -> tuple[str, dict]:

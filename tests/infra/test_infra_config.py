@@ -14,7 +14,7 @@ from infra.config import (
     ConfigError,
     weights_sidecar,
 )
-from pipeline.versions import EMR_RELEASE, SPARK_VERSION
+from pipeline.contract.versions import EMR_RELEASE, SPARK_VERSION
 
 # Spark shipped by each EMR release (Amazon EMR release notes). Bumping EMR_RELEASE
 # means adding its row here, and the test below then checks requirements.txt.
@@ -26,7 +26,7 @@ def config_from(**context: object) -> AppConfig:
 
 
 def test_emr_release_runs_the_spark_pinned_in_requirements() -> None:
-    """pipeline/versions.py names the release and its Spark; pyspark's pin must match."""
+    """pipeline/contract/versions.py names the release and its Spark; pyspark's pin must match."""
     pins = dict(
         re.findall(
             r"^([A-Za-z0-9_.-]+)==(\S+)",

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,8 +12,9 @@ from aws_cdk import Stack
 from infra.artifact_uploads import ArtifactUploads
 from infra.packaging import Packaging, _bundle_job, _bundle_model, model_stem
 from infra.storage import Storage
-from pipeline.model import preprocessing_from_sidecar, tflite_payload
-from pipeline.provenance import package_files, source_digest, zipped_package_files
+from pipeline.contract.provenance import package_files, source_digest, zipped_package_files
+from pipeline.model.embedder import preprocessing_from_sidecar, tflite_payload
+from tests.conftest import REPO
 
 HASH = "[0-9a-f]{64}"
 
@@ -50,6 +53,32 @@ def test_job_bundle_is_an_importable_zip_and_the_entry_point(tmp_path) -> None:
         ]
     # The digest in the upload's key is the one the job computes from the zip at run time.
     assert source_digest(zipped_package_files(output / "pipeline.zip")) == source_digest(package_files(package))
+
+
+def test_every_module_of_the_real_package_imports_from_the_job_zip_alone(tmp_path) -> None:
+    """What EMR Serverless gets: pipeline.zip made by the deploy's own bundler from the repository's
+    package, with nothing else of the repository on the path. A subpackage or data file left out of the
+    zip fails here (the log4j2 settings are read beside the session module)."""
+    _bundle_job(REPO / "pipeline", tmp_path)
+    archive = tmp_path / "pipeline.zip"
+    modules = sorted(
+        ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for path in (REPO / "pipeline").rglob("*.py")
+        if "__pycache__" not in path.parts
+    )
+    script = f"""
+import importlib, importlib.resources, sys
+sys.path.insert(0, {str(archive)!r})
+for name in {modules!r}:
+    module = importlib.import_module(name)
+    assert module.__file__.startswith({str(archive)!r}), (name, module.__file__)
+assert importlib.resources.files("pipeline.job").joinpath("log4j2-quiet.properties").read_text()
+print(len({modules!r}))
+"""
+    # -I: neither the current folder nor PYTHONPATH on the path, only the archive and site-packages.
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout.strip().splitlines()[-1]) == len(modules) > 40
 
 
 def test_the_model_is_converted_with_its_sidecar(weights, tmp_path) -> None:

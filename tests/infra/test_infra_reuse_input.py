@@ -6,7 +6,7 @@ import pytest
 from infra_asl import model_uri, places
 
 from infra.config import AppConfig
-from pipeline.execution_input import defaults, job_arguments, validate
+from pipeline.contract.execution_input import defaults, job_arguments, validate
 
 
 def expected(synthesized, execution_input: dict) -> list[str]:

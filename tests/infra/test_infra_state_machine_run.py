@@ -11,7 +11,7 @@ from sfn_moto import MAX_PAYLOAD, payload_sizes
 
 from infra import orchestration
 from infra.config import AppConfig
-from pipeline.execution_input import (
+from pipeline.contract.execution_input import (
     ERROR,
     MAX_COMMENT,
     MAX_PATH,

@@ -29,8 +29,8 @@ import requests
 from infra_asl import ACCOUNT, render, resolve, stand_in_names, state_machine
 from sfn_moto import EmrJobs, patch_moto, sdk_stand_ins
 
-from pipeline.deployment import STACK_NAME
-from pipeline.versions import EMR_RELEASE
+from pipeline.contract.deployment import STACK_NAME
+from pipeline.contract.versions import EMR_RELEASE
 
 REGION = "eu-west-3"
 BILLED = {"vCPUHour": 1.5, "memoryGBHour": 6.0, "storageGBHour": 0.0}

@@ -114,7 +114,7 @@ def test_photos_on_s3_are_read_by_the_workers_concurrently_and_accounted_alike(
     spark, cases, case_run, slow_s3, weights, tmp_path
 ):
     folder, expected = cases
-    from pipeline import s3
+    from pipeline.storage import s3
 
     uploaded = upload_tree(s3.client(), "photos", folder, "in/")
     slow_s3.delay_s = 0.1  # long beside the client's own work per request, so reads overlap on any machine

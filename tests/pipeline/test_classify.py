@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.classify import CROSS_VALIDATION_FOLDS, accuracy, confusion_matrix, cross_validate, evaluate, train
+from pipeline.model.classifier import (
+    CROSS_VALIDATION_FOLDS,
+    accuracy,
+    confusion_matrix,
+    cross_validate,
+    evaluate,
+    train,
+)
 
 
 def test_accuracy_counts_only_labels_the_classifier_knows():

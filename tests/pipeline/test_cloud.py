@@ -15,8 +15,8 @@ from pipeline.cloud import follow, runs
 from pipeline.cloud import stack as cloud_stack
 from pipeline.cloud.errors import CloudError
 from pipeline.cloud.stack import NEEDED_OUTPUTS, connect
-from pipeline.deployment import STACK_NAME
-from pipeline.execution_input import ERROR
+from pipeline.contract.deployment import STACK_NAME
+from pipeline.contract.execution_input import ERROR
 from tests.conftest import SAMPLE, copy_sample
 from tests.pipeline.cloud_stack import (  # noqa: F401 (moto_endpoint: a fixture)
     DRIVER_ERROR,
@@ -187,7 +187,7 @@ def test_bad_parameters_stop_before_anything_starts(deployed, photos, capsys) ->
     upload_both(capsys, photos)
     photos_bucket = deployed.buckets["InputBucketName"]
     refusals = (
-        # The execution input's rules (pipeline/execution_input.py): the state machine's own message, whole.
+        # The execution input's rules (pipeline/contract/execution_input.py): the state machine's own message, whole.
         (["--variance", "1.5"], "variance: must be greater than 0 and at most 1"),
         (["--variance", "nan"], "variance: must be a finite number"),  # NaN passes every comparison
         (["--variance", "inf"], "variance: must be a finite number"),

@@ -14,8 +14,8 @@ from botocore.stub import Stubber
 from pipeline.cloud import command, follow, jobs, runs
 from pipeline.cloud.errors import Exit
 from pipeline.cloud.stack import Stack
-from pipeline.execution_input import job_arguments
-from pipeline.prices import billed
+from pipeline.contract.execution_input import job_arguments
+from pipeline.contract.prices import billed
 
 REGION = "eu-west-3"
 APP = "00fabcdefghij012"

@@ -16,7 +16,7 @@ from pipeline.cloud import follow, runs
 from pipeline.cloud import stack as cloud_stack
 from pipeline.cloud.errors import CloudError, Exit
 from pipeline.cloud.stack import FIRST_CALL_ATTEMPTS, NO_CREDENTIALS, Stack, connect
-from pipeline.deployment import STACK_NAME
+from pipeline.contract.deployment import STACK_NAME
 from tests.pipeline.cloud_stack import (  # noqa: F401 (moto_endpoint: a fixture)
     REGION,
     cloud,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cluster import Placement, default_partitions, per_executor, planned_cores, settled_count
-from pipeline.spark import LOCAL_JVM_OPTIONS, QUIET_LOG4J2, job_defaults, local_defaults
+from pipeline.job.cluster import Placement, default_partitions, per_executor, planned_cores, settled_count
+from pipeline.job.session import LOCAL_JVM_OPTIONS, QUIET_LOG4J2, job_defaults, local_defaults
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import s3
-from pipeline.csv_output import (
+from pipeline.job.csv_output import (
     S3_MIN_PART,
     Copy,
     Part,
@@ -23,6 +22,7 @@ from pipeline.csv_output import (
     plan_parts,
     write_csv,
 )
+from pipeline.storage import s3
 
 K = 3
 AWKWARD = [

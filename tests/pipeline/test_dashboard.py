@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.dashboard import MAX_DEPTH, Found, RunRow, render, summarise
+from pipeline.report.dashboard import MAX_DEPTH, Found, RunRow, render, summarise
 from tests.conftest import REPO
 
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "area", "base", "source"}

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline.execution_input import (
+from pipeline.contract.execution_input import (
     FIELD_NAMES,
     IMAGE_SIZE_RANGE,
     MAX_COMMENT,
@@ -20,8 +20,8 @@ from pipeline.execution_input import (
     markdown_table,
     validate,
 )
-from pipeline.job import RunConfig
-from pipeline.job import validate as validate_job
+from pipeline.job.run import RunConfig
+from pipeline.job.run import validate as validate_job
 from tests.docs_text import page
 
 PLACES = Places("photos", "results")

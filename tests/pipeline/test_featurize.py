@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipeline.featurize import MAX_ROWS, PIXEL_BYTES, featurize_stream, rows_per_frame
+from pipeline.job.featurize import MAX_ROWS, PIXEL_BYTES, featurize_stream, rows_per_frame
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, zoo
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bench.memory import twelve_megapixel_jpeg
-from pipeline.fetch import AHEAD_PER_THREAD, read_ahead, read_photo
+from pipeline.storage.fetch import AHEAD_PER_THREAD, read_ahead, read_photo
 from tests.conftest import REPO, s3_test_environment
 
 
@@ -97,7 +97,7 @@ def test_s3_objects_are_read_concurrently_through_the_real_client(delay_proxy, m
     """
     proxy = delay_proxy
     s3_test_environment(monkeypatch, proxy.endpoint)
-    from pipeline import s3
+    from pipeline.storage import s3
 
     client = s3.client()
     client.create_bucket(Bucket="reads", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
@@ -117,8 +117,8 @@ def test_s3_objects_are_read_concurrently_through_the_real_client(delay_proxy, m
 MEMORY_PROBE = """
 import json, os, sys, threading, time
 import numpy as np
-from pipeline.featurize import featurize_stream, rows_per_frame
-from pipeline.fetch import read_ahead
+from pipeline.job.featurize import featurize_stream, rows_per_frame
+from pipeline.storage.fetch import read_ahead
 
 def resident():
     with open("/proc/self/statm") as file:

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from pipeline import job
 from pipeline.cli import parser
-from pipeline.model import IMAGENET, WeightsError
-from pipeline.prerequisites import missing_module_problem, python_command
+from pipeline.job import run as job
+from pipeline.job.prerequisites import missing_module_problem, python_command
+from pipeline.model.embedder import IMAGENET, WeightsError
 from tests.conftest import REPO
 
 SYSTEM_PYTHON = [getattr(sys, "_base_executable", sys.executable), "-S"]

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.images import UnreadableImage, decode_image, ignore_reason, is_photo
+from pipeline.model.decoding import UnreadableImage, decode_image
+from pipeline.storage.photo_names import ignore_reason, is_photo
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, zoo
 
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.images import EMPTY_FILE
-from pipeline.provenance import package_files, source_digest
-from pipeline.reduce import choose_k
+from pipeline.contract.provenance import package_files, source_digest
+from pipeline.job.pca import choose_k
+from pipeline.storage.photo_names import EMPTY_FILE
 from tests.conftest import REPO, SAMPLE, copy_sample
 from tests.pipeline.photo_zoo import CONVERTED, SKIPPED, write_zoo
 
@@ -397,7 +397,7 @@ def test_predict_names_the_fruit_with_imagenet_weights(spark, inputs, imagenet_w
 
 
 def test_predict_computes_the_job_features(spark, finished_run):
-    from pipeline.predict import load_predictor
+    from pipeline.model.predict import load_predictor
 
     run_dir, _ = finished_run
     predictor = load_predictor(str(run_dir))
@@ -505,7 +505,7 @@ def test_missing_java_is_one_clear_line(tmp_path):
 
 def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
     """What EMR runs: `--weights X.tflite` with its sidecar, where TensorFlow and Keras cannot be imported."""
-    from pipeline.model import default_cache_dir, load_payload, write_tflite_model
+    from pipeline.model.embedder import default_cache_dir, load_payload, write_tflite_model
 
     model = tmp_path / "model" / "deployed.tflite"
     model.parent.mkdir()
@@ -542,7 +542,7 @@ def test_the_deployed_model_runs_the_job_without_tensorflow(weights, tmp_path):
 
 def test_transform_outputs_are_named_apart_from_runs():
     from pipeline.cloud.runs import new_run_id as cloud_run_id
-    from pipeline.job import RunConfig, TransformConfig
+    from pipeline.job.run import RunConfig, TransformConfig
 
     run, projected = RunConfig("in", "out").run_id, TransformConfig("run", ("in",)).run_id
     assert re.fullmatch(r"\d{8}-\d{6}", run) and re.fullmatch(r"transform-\d{8}-\d{6}", projected)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import listing as listing_module
-from pipeline.listing import FOLDER_MARKER, NO_LABEL, Listing, label_of, list_local, list_s3
+from pipeline.storage import listing as listing_module
+from pipeline.storage.listing import FOLDER_MARKER, NO_LABEL, Listing, label_of, list_local, list_s3
 from tests.conftest import s3_test_environment
 from tests.pipeline.photo_zoo import DECODE_FAILURES, write_folder_cases
 
@@ -100,7 +100,7 @@ def test_thousands_of_files_list_without_a_call_per_path(tmp_path):
 def s3_endpoint(moto_s3, monkeypatch):
     """boto3 on the driver reaches moto's S3 (no Spark needed: the listing runs on the driver)."""
     s3_test_environment(monkeypatch, moto_s3)
-    from pipeline import s3
+    from pipeline.storage import s3
 
     return s3.client()
 

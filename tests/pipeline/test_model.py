@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.images import decode_image
-from pipeline.model import (
+from pipeline.model.decoding import decode_image
+from pipeline.model.embedder import (
     FEATURE_DIM,
     QUIET_ENV,
     ModelPayload,
@@ -158,7 +158,7 @@ def test_converted_model_is_cached_by_weights_file(weights, tmp_path):
 
 def test_the_driver_never_loads_tensorflow(weights, tmp_path):
     script = (
-        "import sys; from pathlib import Path; from pipeline.model import load_payload; "
+        "import sys; from pathlib import Path; from pipeline.model.embedder import load_payload; "
         f"converted = load_payload({weights!r}, 96, 'tflite', 'tf', Path({str(tmp_path)!r})); "
         f"cached = load_payload({weights!r}, 96, 'tflite', 'tf', Path({str(tmp_path)!r})); "
         "assert converted.blob == cached.blob; "

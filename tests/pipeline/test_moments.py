@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipeline.moments import Moments
+from pipeline.job.moments import Moments
 
 
 def test_moments_merged_from_parts_equal_those_of_the_whole():

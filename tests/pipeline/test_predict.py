@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-import pipeline.predict
+import pipeline.model.predict
 from pipeline.cli import main
-from pipeline.images import EMPTY_FILE
-from pipeline.predict import NO_PHOTOS, list_photos
+from pipeline.model.predict import NO_PHOTOS, list_photos
+from pipeline.storage.photo_names import EMPTY_FILE
 
 
 class NamesEveryPhotoKiwi:
@@ -59,7 +59,7 @@ def test_a_folder_without_photos_is_one_error_answer(tmp_path):
 
 
 def test_predict_on_a_folder_answers_each_photo_on_its_line(folder, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(pipeline.predict, "load_predictor", lambda run: NamesEveryPhotoKiwi())
+    monkeypatch.setattr(pipeline.model.predict, "load_predictor", lambda run: NamesEveryPhotoKiwi())
     code = main(["predict", "--run", str(tmp_path / "run"), str(folder), str(folder / "Kiwi" / "a.jpg")])
     out, err = capsys.readouterr()
     answers = [json.loads(line) for line in out.splitlines()]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.prerequisites import (
+from pipeline.job.prerequisites import (
     INSTALL_JAVA,
     java_command,
     java_major,

@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from pipeline.progress import Console
+from pipeline.job.progress import Console
 
 
 def test_a_stage_says_done_or_failed_and_keeps_its_time():

@@ -5,13 +5,13 @@ import subprocess
 import sys
 
 from infra.packaging import _bundle_job
-from pipeline.provenance import package_files, running_code, running_environment, source_digest
+from pipeline.contract.provenance import package_files, running_code, running_environment, source_digest
 from tests.conftest import REPO
 
 
 def test_the_job_run_from_its_zip_finds_the_digest_of_the_key_it_was_uploaded_under(tmp_path):
     _bundle_job(REPO / "pipeline", tmp_path)  # what `cdk deploy` uploads under job/<digest>/
-    script = "import json; from pipeline.provenance import running_code; print(json.dumps(running_code()))"
+    script = "import json; from pipeline.contract.provenance import running_code; print(json.dumps(running_code()))"
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,

@@ -1,7 +1,8 @@
 import pytest
 
-from pipeline.listing import Listing, list_local
-from pipeline.read import InputError, named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
+from pipeline.contract.errors import InputError
+from pipeline.job.photo_rows import named_sets, no_photos, open_photo_set, photo_frame, set_name, slices
+from pipeline.storage.listing import Listing, list_local
 
 
 def test_set_names_are_short_safe_and_unique():

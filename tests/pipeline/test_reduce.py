@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.reduce import choose_k, feature_moments, fit_pca, principal_components, project
+from pipeline.job.pca import choose_k, feature_moments, fit_pca, principal_components, project
 
 
 @pytest.mark.parametrize(

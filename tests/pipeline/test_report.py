@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 
-from pipeline.classify import confusion_matrix
-from pipeline.plots import MAX_STYLED_LABELS
-from pipeline.report import (
+from pipeline.model.classifier import confusion_matrix
+from pipeline.report.plots import MAX_STYLED_LABELS
+from pipeline.report.run_report import (
     MATRIX_TABLE_LABELS,
     TOP_CONFUSIONS,
     confusion_html,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.listing import Listing
-from pipeline.read import InputError
-from pipeline.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused, to_embed
-from pipeline.storage import NoConnector
+from pipeline.contract.errors import InputError
+from pipeline.job.reuse import RECIPE_KEY, EarlierRun, differences, earlier_features, open_earlier, reused, to_embed
+from pipeline.storage.files import NoConnector
+from pipeline.storage.listing import Listing
 from tests.conftest import SAMPLE, copy_sample
 
 IMAGE_SIZE = "32"  # as tests/pipeline/conftest.py's tiny runs: the workers' model is built once for both

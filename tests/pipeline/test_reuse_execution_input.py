@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.execution_input import ExecutionInputError, Places, defaults, job_arguments, validate
+from pipeline.contract.execution_input import ExecutionInputError, Places, defaults, job_arguments, validate
 
 PLACES = Places("photos", "results")
 MODEL = "s3://artifacts/weights/model.weights.h5"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import s3
+from pipeline.storage import s3
 
 
 def test_uris_split_into_bucket_and_key():

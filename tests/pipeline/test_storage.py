@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import storage
 from pipeline.cli import main
+from pipeline.storage import files
 from tests.conftest import copy_sample
 
 S3_MESSAGE = (
@@ -17,14 +17,14 @@ S3_MESSAGE = (
 
 @pytest.mark.parametrize("uri", ["s3://bucket/photos", "s3a://bucket/photos", "s3n://bucket/photos"])
 def test_s3_without_a_connector_says_where_it_works(spark, uri: str) -> None:
-    with pytest.raises(storage.NoConnector) as refused:
-        storage.exists(spark, uri)
+    with pytest.raises(files.NoConnector) as refused:
+        files.exists(spark, uri)
     assert str(refused.value) == f"{uri}: " + S3_MESSAGE.format(scheme=uri.split(":")[0])
 
 
 def test_another_scheme_without_a_connector_is_named(spark) -> None:
-    with pytest.raises(storage.NoConnector, match=r"^gs://b/x: this Spark has no connector for gs:// paths; use a"):
-        storage.exists(spark, "gs://b/x")
+    with pytest.raises(files.NoConnector, match=r"^gs://b/x: this Spark has no connector for gs:// paths; use a"):
+        files.exists(spark, "gs://b/x")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_an_s3_path_on_a_laptop_is_one_line(spark, photos, weights, tmp_path, ca
 
 
 def test_s3_photos_without_credentials_are_one_line(spark, weights, tmp_path, capsys, monkeypatch) -> None:
-    """Photos are listed and read with boto3 (pipeline/listing.py, pipeline/fetch.py), not Hadoop: an s3://
+    """Photos are listed and read with boto3 (pipeline/storage/listing.py, pipeline/storage/fetch.py), not Hadoop: an s3://
     input works anywhere AWS credentials do, and without them the run stops before writing anything."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
