@@ -57,7 +57,7 @@ EXECUTOR_GB = DEFAULTS.executor_memory_gb + DEFAULTS.executor_memory_overhead_gb
 MAX_EXECUTORS = DEFAULTS.max_executors
 
 ENVIRONMENT_ARCHIVE_MB = 187.8
-"""Compressed Python environment archive, measured by bench/environment_size.py (README)."""
+"""Compressed Python environment archive, measured by bench/environment_size.py (docs/performance.md)."""
 ENVIRONMENT_UNPACK_S = 5.1
 """Its unpacking (tar -xzf) on one core of the development machine, same script."""
 S3_STREAM_MB_PER_S = 85.0
@@ -97,7 +97,7 @@ READ_CHUNK_MB = 8
 """Bytes per GET when Spark reads a Parquet file's column chunks (ranged GETs)."""
 REUSE_MB_PER_CORE_S = 7.9
 """Earlier features read, joined (shuffled by path) and written again per core-second: 467 MB (90,000 rows)
-in 29.5 s on 2 cores, bench/incremental.py's join at 100,000 rows on 2026-12-06 (README)."""
+in 29.5 s on 2 cores, bench/incremental.py's join at 100,000 rows on 2026-12-06 (docs/performance.md)."""
 OTHER_REQUESTS = 200
 """Per run, PUT-priced: the committers' and the driver's HEAD/LIST calls on the run folder,
 artifacts fetched by each worker; a generous round figure (a few cents per 10,000 runs)."""

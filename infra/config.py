@@ -2,7 +2,7 @@
 
 Every setting is read from CDK context (`cdk.json`, `-c key=value`), so a deploy is
 reproducible from the command line alone. Defaults live here and only here; the
-README lists them.
+docs/aws.md lists them.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def _size(resources: tuple[int, int, int]) -> str:
 GITHUB_SETTINGS = ("github_repo", "github_environment", "github_branch", "github_oidc_provider_arn")
 """Context keys of the optional GitHub deploy-role stack (infra/github_deploy_role.py), off without github_repo."""
 SETTINGS = (*(f.name for f in fields(AppConfig)), SKIP_BUNDLING, *GITHUB_SETTINGS)
-"""Every context key of the app's own, in the order of the README's Configuration table."""
+"""Every context key of the app's own, in the order of the Configuration table in docs/aws.md."""
 _SETTING_STYLE = re.compile(r"[a-z][a-z0-9_]*")
 _NEAR_MISS = 0.85
 """difflib ratio from which a key in another style (`skip-bundling`, `maxVcpu`) is taken for a misspelt setting."""

@@ -155,7 +155,7 @@ class GitHubDeployRole(Construct):
     """The role: GitHub's token for one subject in; the CDK bootstrap roles and `cloud smoke` out.
 
     Also the managed policy `<pipeline stack>-cfn-execution-<region>`, for a CDK bootstrap narrower than
-    AdministratorAccess (`cdk bootstrap --cloudformation-execution-policies`, see the README).
+    AdministratorAccess (`cdk bootstrap --cloudformation-execution-policies`, see docs/ci-cd.md).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GitHubDeployConfig, pipeline_stack: str) -> None:
@@ -307,7 +307,7 @@ def cloudformation_execution_grants(pipeline_stack: str, qualifier: str, place: 
 
     CloudFormation names what the template leaves unnamed `<stack name>-<logical id>-<random>`
     (buckets in lower case); the state machine is `<stack name>-run`. Not a sandbox: a role named
-    `<stack name>-*` can still be given any inline policy (see the README).
+    `<stack name>-*` can still be given any inline policy (see docs/ci-cd.md).
     """
     region_account = f"{place.region}:{place.account}"
     named = f"{pipeline_stack}-*"

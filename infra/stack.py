@@ -115,7 +115,7 @@ class PipelineStack(Stack):
                         " --input '{}'",
                     ],
                 ),
-                "Start a run with the defaults (see the README for the input fields)",
+                "Start a run with the defaults (see docs/aws-runs.md for the input fields)",
             ),
         ):
             CfnOutput(self, name, value=value, description=description)

@@ -1,7 +1,7 @@
 """`python -m pipeline cloud VERB`: the verbs, their options, what they print and their exit codes.
 
 Progress and the live line of `start --wait` go to stderr; results (locations, tables,
-summaries) to stdout. Exit codes: pipeline/cloud/errors.py `Exit`, listed in the README.
+summaries) to stdout. Exit codes: pipeline/cloud/errors.py `Exit`, listed in docs/aws-runs.md.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         parents=common,
         help="after cdk deploy: run the bundled sample photos through the stack and check the run",
         description="Upload data/sample (split into train/ and held_out/) under smoke/<run-id>/ of the input bucket, "
-        "run it, download its report and check it; exit codes in the README.",
+        "run it, download its report and check it; exit codes in docs/aws.md.",
     )
     smoke.add_argument("--to", metavar="DIR", help="local folder for the run's report (default smoke/<run-id>/)")
     smoke.add_argument("--clean", action="store_true", help="also delete the run's results from the results bucket")

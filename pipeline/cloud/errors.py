@@ -1,4 +1,4 @@
-"""What went wrong, as one `error:` line and one exit code per kind (documented in the README)."""
+"""What went wrong, as one `error:` line and one exit code per kind (listed in docs/aws-runs.md, Exit codes)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ afterwards, the run's results kept unless `--clean`.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -25,6 +24,7 @@ from pipeline.cloud.follow import POLL_SECONDS, TAIL_LINES, print_logs, wait
 from pipeline.cloud.stack import Stack, s3_uri, split_s3_uri
 from pipeline.cloud.transfer import Copy, download_prefix, listing, upload_files
 from pipeline.contract.prices import Billed, api_path, billed
+from pipeline.report.dashboard import read_json
 from pipeline.storage.photo_names import is_photo
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -52,7 +52,7 @@ class Verdict:
 
     @property
     def code(self) -> Exit:
-        """The first failed check's code (in the README's order), else OK."""
+        """The first failed check's code (in the order of docs/aws.md's table), else OK."""
         return next((check.code for check in self.checks if not check.passed), Exit.OK)
 
 
@@ -184,14 +184,6 @@ def delete_prefix(s3, bucket: str, prefix: str) -> int:
     return len(keys)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
-
-
 def smoke(stack: Stack, target: Path | None = None, clean: bool = False, poll_seconds: float = POLL_SECONDS) -> int:
     """Upload, run, follow, download, check, clean up; prints the verdict and returns its exit code."""
     began = time.monotonic()
@@ -233,11 +225,11 @@ def _verdict(stack: Stack, execution: dict[str, Any], expected: dict, target: Pa
     folder = runs.run_folder(runs.execution_args(stack, execution))
     bucket, prefix = split_s3_uri(folder)
     download_prefix(stack.client("s3"), bucket, prefix, target, wanted=lambda relative: relative in REPORT_FILES)
-    job_run = _read_json(target / "job_run.json")
+    job_run = read_json(target / "job_run.json")
     application = stack.client("emr-serverless").get_application(applicationId=stack.application_id)["application"]
     verdict = check_run(
         (target / "_SUCCESS").is_file(),
-        _read_json(target / "report.json"),
+        read_json(target / "report.json"),
         job_run,
         expected,
         application["state"],

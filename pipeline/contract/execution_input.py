@@ -3,7 +3,7 @@
 Three readers must never disagree about what a run may ask for, so all three come from
 here: the CDK app renders the Step Functions states that check an execution's input
 before anything starts (`execution_input_asl.render_states`), a client checks the same rules before it
-sends (`validate`, `job_arguments`), and the README's table is `markdown_table()`
+sends (`validate`, `job_arguments`), and the table in docs/aws-runs.md is `markdown_table()`
 (a test compares them). Plain Python, no CDK: the job package ships it too.
 
 Paths must stay inside this stack's buckets (each match includes the bucket's
@@ -102,8 +102,8 @@ def _reuse_rules() -> tuple[Rule, ...]:
 @dataclass(frozen=True)
 class Field:
     name: str
-    about: str  # for the README
-    default: str  # for the README
+    about: str  # for the docs' table
+    default: str  # for the docs' table
     flag: str | None  # the job argument; None: the command itself
     rules: tuple[Rule, ...]
     commands: tuple[str, ...] = COMMANDS  # where the field may be given
@@ -328,12 +328,12 @@ def argument_value(field: Field, value: Any, places: Places | None) -> str:
 
 
 def _documented(rule: Rule, text: str) -> str:
-    """A rule's words for the README, marked when only the client checks it."""
+    """A rule's words for the docs' table, marked when only the client checks it."""
     return text if rule.in_state_machine else f"{text} (client)"
 
 
 def markdown_table() -> str:
-    """The README's table of the execution input (with the README's bucket names)."""
+    """The execution input's table in docs/aws-runs.md (with the docs' bucket names)."""
     places = Places("<InputBucketName>", "<ResultsBucketName>")
     rows = [
         "| field | with | default | what | job argument | rules (else refused) |",

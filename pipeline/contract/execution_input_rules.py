@@ -20,7 +20,7 @@ GLOB_CHARACTERS = "*?[]{}"
 
 @dataclass(frozen=True)
 class Places:
-    """The buckets paths must stay in: real names, CloudFormation placeholders or README names."""
+    """The buckets paths must stay in: real names, CloudFormation placeholders or the docs' names."""
 
     input_bucket: str
     results_bucket: str

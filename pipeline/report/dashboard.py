@@ -110,7 +110,8 @@ class Found:
     unreadable: list[str] = field(default_factory=list)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A run file's JSON object, or None when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -160,12 +161,12 @@ def collect(root: Path, runs: list[tuple[str, ...]], out: Path) -> Found:
         if not (folder / "_SUCCESS").is_file():
             found.unfinished.append(name)
             continue
-        report = _read_json(folder / "report.json")
+        report = read_json(folder / "report.json")
         if report is None:
             found.unreadable.append(name)
             continue
         link = quote(Path(os.path.relpath(folder / "report.html", out)).as_posix())
-        job_run = _read_json(folder / "job_run.json") if (folder / "job_run.json").is_file() else None
+        job_run = read_json(folder / "job_run.json") if (folder / "job_run.json").is_file() else None
         found.rows.append(summarise(name, report, job_run, link))
     found.rows.sort(key=lambda row: (row.started or "", row.run_id), reverse=True)
     return found

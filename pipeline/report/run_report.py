@@ -266,7 +266,7 @@ def _reused_from_html(report: dict[str, Any]) -> str:
     return (
         "<p>Featurized = embedded in this run + reused: photos unchanged since "
         + ", ".join(f"<code>{_e(source)}</code>" for source in sources)
-        + " took its features, unread (see the README, Reusing a finished run).</p>"
+        + " took its features, unread (see docs/local.md, Reusing a finished run).</p>"
     )
 
 
@@ -279,7 +279,7 @@ def _ignored_html(report: dict[str, Any]) -> str:
     shown = [[_long(entry["path"]), _e(entry["reason"])] for entry in ignored[:IGNORED_SHOWN]]
     more = f"<p>... and {len(ignored) - IGNORED_SHOWN} more in report.json.</p>" if len(ignored) > IGNORED_SHOWN else ""
     return (
-        f"<h2>Ignored files ({len(ignored)})</h2><p>Not photos, on purpose (see the README).</p>"
+        f"<h2>Ignored files ({len(ignored)})</h2><p>Not photos, on purpose (see docs/outputs.md).</p>"
         + _table(["reason", "files"], [[_e(reason), str(count)] for reason, count in reasons])
         + f"<details><summary>The files</summary>{_table(['file', 'reason'], shown)}{more}</details>"
     )
